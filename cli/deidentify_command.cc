@@ -1,0 +1,335 @@
+#include "cli/deidentify_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "common/secret_key.h"
+#include "dicom/deidentifier.h"
+
+namespace tributary::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  std::vector<std::string> inputs;
+  std::string out;
+  std::string key_file;
+  std::string centre = "local";
+  std::string profile = "research";
+  std::vector<std::string> options;
+  std::string safe_private_file;
+  bool allow_burned_in = false;
+  bool json = false;
+  bool quiet = false;
+  unsigned jobs = 0;
+};
+
+enum class Outcome { kWritten, kSkipped, kRefused };
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kWritten:
+      return "written";
+    case Outcome::kSkipped:
+      return "skipped";
+    case Outcome::kRefused:
+      return "refused";
+  }
+  return "?";
+}
+
+struct FileResult {
+  std::string input;
+  Outcome outcome = Outcome::kRefused;
+  std::string output;
+  std::string reason;
+};
+
+absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot read: " + std::string(std::strerror(errno)));
+  std::string bytes;
+  in.seekg(0, std::ios::end);
+  bytes.resize(static_cast<std::size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!in) return absl::DataLossError("read error");
+  return bytes;
+}
+
+absl::Status WriteFileAtomically(const fs::path& path, std::string_view bytes) {
+  std::error_code error;
+  fs::create_directories(path.parent_path(), error);
+  if (error) return absl::PermissionDeniedError("cannot create " + path.parent_path().string() + ": " + error.message());
+  fs::path temp = path;
+  temp += ".tmp." + std::to_string(::getpid()) + "." +
+          std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+      fs::remove(temp, error);
+      return absl::ResourceExhaustedError("cannot write " + temp.string());
+    }
+  }
+  fs::rename(temp, path, error);
+  if (error) {
+    fs::remove(temp, error);
+    return absl::InternalError("cannot rename into " + path.string());
+  }
+  return absl::OkStatus();
+}
+
+// Expands folders recursively (sorted, so runs are reproducible); skips anything under `out`.
+std::vector<fs::path> ExpandInputs(const std::vector<std::string>& inputs, const fs::path& out,
+                                   std::vector<FileResult>& missing) {
+  std::vector<fs::path> files;
+  fs::path out_abs = fs::weakly_canonical(out);
+  auto under_out = [&](const fs::path& p) {
+    auto rel = fs::weakly_canonical(p).lexically_relative(out_abs);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  for (const std::string& input : inputs) {
+    std::error_code error;
+    if (fs::is_directory(input, error)) {
+      std::vector<fs::path> found;
+      for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, error);
+           it != fs::recursive_directory_iterator(); it.increment(error)) {
+        if (error) break;
+        if (it->is_directory() && under_out(it->path())) {
+          it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file()) found.push_back(it->path());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(input, error)) {
+      files.emplace_back(input);
+    } else {
+      missing.push_back({input, Outcome::kRefused, "", "no such file or directory"});
+    }
+  }
+  return files;
+}
+
+absl::StatusOr<std::vector<dicom::SafePrivateTag>> ReadSafePrivateList(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read safe private list " + path);
+  std::vector<dicom::SafePrivateTag> tags;
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    unsigned group = 0, element = 0;
+    char creator[65] = {0};
+    if (std::sscanf(line.c_str(), "%4x,xx%2x,%64[^\n]", &group, &element, creator) != 3 || (group & 1) == 0) {
+      return absl::InvalidArgumentError(path + ":" + std::to_string(number) +
+                                        ": expected gggg,xxee,Private Creator with an odd group");
+    }
+    tags.push_back({creator, static_cast<std::uint16_t>(group), static_cast<std::uint8_t>(element)});
+  }
+  return tags;
+}
+
+absl::StatusOr<dicom::DeidPolicy> MakePolicy(const Options& options) {
+  dicom::DeidPolicy policy;
+  if (options.profile == "research") {
+    policy = dicom::DeidPolicy::ResearchDefault();
+  } else if (options.profile != "basic") {
+    return absl::InvalidArgumentError("unknown profile '" + options.profile + "' (basic, research)");
+  }
+  for (const std::string& name : options.options) {
+    auto option = dicom::ParseProfileOption(name);
+    if (!option) return absl::InvalidArgumentError("unknown option '" + name + "'");
+    if (*option == dicom::ProfileOption::kRetainLongitudinalFullDates) {
+      policy.options.erase(dicom::ProfileOption::kRetainLongitudinalModifiedDates);
+    }
+    policy.options.insert(*option);
+  }
+  if (!options.safe_private_file.empty()) {
+    auto tags = ReadSafePrivateList(options.safe_private_file);
+    if (!tags.ok()) return tags.status();
+    policy.safe_private = std::move(*tags);
+  }
+  policy.allow_burned_in_annotation = options.allow_burned_in;
+  return policy;
+}
+
+absl::StatusOr<SecretKey> LoadKey(const Options& options) {
+  if (!options.key_file.empty()) return SecretKey::FromFile(options.key_file);
+  auto key = SecretKey::FromEnvironment();
+  if (key.ok()) return key;
+  return absl::InvalidArgumentError(
+      "no de-identification key: pass --key-file FILE (create one with `tributary keygen --out "
+      "FILE`) or set " + std::string(SecretKey::kEnvironmentVariable));
+}
+
+FileResult ProcessOne(const dicom::Deidentifier& deidentifier, const Options& options,
+                      const fs::path& input, std::mutex& outputs_mutex,
+                      std::map<std::string, std::string>& outputs) {
+  FileResult result;
+  result.input = input.string();
+  auto bytes = ReadFile(input);
+  if (!bytes.ok()) {
+    result.reason = std::string(bytes.status().message());
+    return result;
+  }
+  switch (dicom::ProbeDicom(*bytes)) {
+    case dicom::DicomKind::kNotDicom:
+      result.outcome = Outcome::kSkipped;
+      result.reason = "not DICOM";
+      return result;
+    case dicom::DicomKind::kDicomDir:
+      result.outcome = Outcome::kSkipped;
+      result.reason = "DICOMDIR (media directory, not an image)";
+      return result;
+    case dicom::DicomKind::kInstance:
+      break;
+  }
+  auto instance = deidentifier.Deidentify(*bytes, options.centre);
+  if (!instance.ok()) {
+    result.reason = std::string(instance.status().message());
+    return result;
+  }
+  fs::path output = fs::path(options.out) / instance->patient_pseudonym / instance->study_instance_uid /
+                    instance->series_instance_uid / (instance->sop_instance_uid + ".dcm");
+  result.output = output.string();
+  {
+    std::lock_guard lock(outputs_mutex);
+    auto [it, inserted] = outputs.emplace(output.string(), input.string());
+    if (!inserted) {
+      result.outcome = Outcome::kSkipped;
+      result.reason = "same SOP Instance UID as " + it->second + " (duplicate)";
+      return result;
+    }
+  }
+  absl::Status written = WriteFileAtomically(output, instance->bytes);
+  if (!written.ok()) {
+    result.reason = std::string(written.message());
+    return result;
+  }
+  result.outcome = Outcome::kWritten;
+  return result;
+}
+
+int Run(const Options& options) {
+  auto key = LoadKey(options);
+  if (!key.ok()) {
+    std::cerr << "tributary deidentify: " << key.status().message() << "\n";
+    return 2;
+  }
+  auto policy = MakePolicy(options);
+  if (!policy.ok()) {
+    std::cerr << "tributary deidentify: " << policy.status().message() << "\n";
+    return 2;
+  }
+  auto deidentifier = dicom::Deidentifier::Create(std::move(*key), std::move(*policy));
+  if (!deidentifier.ok()) {
+    std::cerr << "tributary deidentify: " << deidentifier.status().message() << "\n";
+    return 2;
+  }
+  std::vector<FileResult> results;
+  std::vector<fs::path> files = ExpandInputs(options.inputs, options.out, results);
+
+  std::mutex mutex;
+  std::map<std::string, std::string> outputs;
+  std::atomic<std::size_t> next{0};
+  std::size_t done = 0;
+  std::vector<FileResult> processed(files.size());
+  bool progress = !options.json && !options.quiet && ::isatty(STDERR_FILENO);
+  auto worker = [&] {
+    for (std::size_t i = next++; i < files.size(); i = next++) {
+      processed[i] = ProcessOne(*deidentifier, options, files[i], mutex, outputs);
+      std::lock_guard lock(mutex);
+      ++done;
+      const FileResult& r = processed[i];
+      if (!options.json && !options.quiet) {
+        if (progress) std::cerr << "\r\033[K";
+        std::cout << OutcomeName(r.outcome) << "  " << r.input;
+        if (r.outcome == Outcome::kWritten) std::cout << " -> " << r.output;
+        if (!r.reason.empty()) std::cout << ": " << r.reason;
+        std::cout << "\n" << std::flush;
+      }
+      if (progress) std::cerr << "[" << done << "/" << files.size() << "]" << std::flush;
+    }
+  };
+  unsigned jobs = options.jobs != 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < jobs; ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& thread : threads) thread.join();
+  if (progress) std::cerr << "\r\033[K" << std::flush;
+  results.insert(results.end(), processed.begin(), processed.end());
+
+  std::size_t written = 0, skipped = 0, refused = 0;
+  for (const FileResult& r : results) {
+    (r.outcome == Outcome::kWritten ? written : r.outcome == Outcome::kSkipped ? skipped : refused)++;
+  }
+  if (options.json) {
+    nlohmann::json report;
+    report["files"] = nlohmann::json::array();
+    for (const FileResult& r : results) {
+      nlohmann::json entry{{"input", r.input}, {"outcome", OutcomeName(r.outcome)}};
+      if (!r.output.empty() && r.outcome == Outcome::kWritten) entry["output"] = r.output;
+      if (!r.reason.empty()) entry["reason"] = r.reason;
+      report["files"].push_back(entry);
+    }
+    report["summary"] = {{"written", written}, {"skipped", skipped}, {"refused", refused}};
+    std::cout << report.dump(2) << "\n";
+  } else {
+    std::cout << written << " written, " << skipped << " skipped, " << refused << " refused\n";
+  }
+  return refused == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+void AddDeidentifyCommand(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "deidentify",
+      "De-identify DICOM files per PS3.15 Annex E into a new folder; inputs are never modified");
+  command->add_option("inputs", options->inputs, "DICOM files or folders (searched recursively)")
+      ->required();
+  command->add_option("--out", options->out, "Output folder: OUT/<pseudonym>/<study>/<series>/<sop>.dcm")
+      ->required();
+  command->add_option("--key-file", options->key_file,
+                      "Key file from `tributary keygen` (default: $TRIBUTARY_DEID_KEY, 64 hex digits)");
+  command->add_option("--centre", options->centre,
+                      "Centre name; pseudonyms derive from (centre, PatientID)")
+      ->capture_default_str();
+  command->add_option("--profile", options->profile,
+                      "basic (no options) or research (basic + retain-modified-dates + "
+                      "retain-patient-characteristics)")
+      ->capture_default_str();
+  command->add_option("--option", options->options,
+                      "Add a profile option (repeatable): retain-safe-private, retain-uids, "
+                      "retain-device-identity, retain-institution-identity, "
+                      "retain-patient-characteristics, retain-full-dates, retain-modified-dates, "
+                      "clean-descriptors, clean-structured-content, clean-graphics");
+  command->add_option("--safe-private-list", options->safe_private_file,
+                      "File of private attributes kept by retain-safe-private, one `gggg,xxee,Creator` "
+                      "a line (replaces the built-in list)");
+  command->add_flag("--allow-burned-in-annotation", options->allow_burned_in,
+                    "Accept instances with BurnedInAnnotation=YES (only for pixels already cleaned)");
+  command->add_flag("--json", options->json, "Print a JSON report instead of text");
+  command->add_flag("-q,--quiet", options->quiet, "Print only the summary");
+  command->add_option("-j,--jobs", options->jobs, "Worker threads (default: one per core)");
+  command->callback([options, &exit_code] { exit_code = Run(*options); });
+}
+
+}  // namespace tributary::cli

@@ -1,0 +1,104 @@
+#include "common/secret_key.h"
+
+#include "common/hash.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace tributary {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
+SecretKey SecretKey::Generate() {
+  std::string bytes(kBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), kBytes) != 1) {
+    std::abort();  // No entropy source: continuing would produce a guessable key.
+  }
+  return SecretKey(std::move(bytes));
+}
+
+absl::StatusOr<SecretKey> SecretKey::FromHex(std::string_view hex) {
+  hex = Trim(hex);
+  if (hex.size() != kBytes * 2) {
+    return absl::InvalidArgumentError("key must be exactly 64 hexadecimal digits (256 bits), got " +
+                                      std::to_string(hex.size()) + " characters");
+  }
+  std::string bytes(kBytes, '\0');
+  for (std::size_t i = 0; i < kBytes; ++i) {
+    int high = HexValue(hex[2 * i]);
+    int low = HexValue(hex[2 * i + 1]);
+    if (high < 0 || low < 0) return absl::InvalidArgumentError("key contains a non-hexadecimal character");
+    bytes[i] = static_cast<char>(high * 16 + low);
+  }
+  return SecretKey(std::move(bytes));
+}
+
+absl::StatusOr<SecretKey> SecretKey::FromFile(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return absl::NotFoundError("cannot read key file " + path + ": " + std::strerror(errno));
+  }
+  if ((info.st_mode & 077) != 0) {
+    return absl::PermissionDeniedError("key file " + path +
+                                       " is accessible by group or others; run: chmod 600 " + path);
+  }
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot open key file " + path);
+  std::stringstream content;
+  content << in.rdbuf();
+  auto key = FromHex(content.str());
+  if (!key.ok()) return absl::InvalidArgumentError("key file " + path + ": " + std::string(key.status().message()));
+  return key;
+}
+
+absl::StatusOr<SecretKey> SecretKey::FromEnvironment(const char* variable) {
+  const char* value = std::getenv(variable);
+  if (value == nullptr || *value == '\0') {
+    return absl::NotFoundError(std::string("environment variable ") + variable + " is not set");
+  }
+  auto key = FromHex(value);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(std::string(variable) + ": " + std::string(key.status().message()));
+  }
+  return key;
+}
+
+absl::Status SecretKey::WriteNewFile(const std::string& path) const {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return absl::AlreadyExistsError(path + " already exists; refusing to overwrite a key");
+    return absl::PermissionDeniedError("cannot create " + path + ": " + std::strerror(errno));
+  }
+  std::string text = ToHex(bytes_) + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    ::unlink(path.c_str());
+    return absl::InternalError("cannot write key file " + path + ": " + std::strerror(errno));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tributary

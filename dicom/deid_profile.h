@@ -1,0 +1,70 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tributary::dicom {
+
+// The options of PS3.15 Annex E (Table E.1-1 columns), in table order.
+enum class ProfileOption {
+  kRetainSafePrivate,
+  kRetainUids,
+  kRetainDeviceIdentity,
+  kRetainInstitutionIdentity,
+  kRetainPatientCharacteristics,
+  kRetainLongitudinalFullDates,
+  kRetainLongitudinalModifiedDates,
+  kCleanDescriptors,
+  kCleanStructuredContent,
+  kCleanGraphics,
+};
+
+inline constexpr std::size_t kProfileOptionCount = 10;
+
+struct ProfileOptionInfo {
+  ProfileOption option;
+  const char* name;          // CLI spelling, e.g. "retain-uids"
+  const char* code_value;    // CID 7050 code (DCM scheme)
+  const char* code_meaning;  // CID 7050 meaning
+};
+
+const std::array<ProfileOptionInfo, kProfileOptionCount>& ProfileOptions();
+const ProfileOptionInfo& InfoOf(ProfileOption option);
+std::optional<ProfileOption> ParseProfileOption(std::string_view name);
+
+// A private attribute that may be kept with the Retain Safe Private option: identified by its
+// private creator, group and the low byte of its element (gggg,xxEE).
+struct SafePrivateTag {
+  std::string creator;
+  std::uint16_t group = 0;
+  std::uint8_t element = 0;
+  auto operator<=>(const SafePrivateTag&) const = default;
+};
+
+// Built-in safe list: numeric vendor acquisition parameters that volume reconstruction and
+// diffusion processing need (mosaic slice count, b-values, gradient directions, Philips scale
+// slope). Replace it with DeidPolicy::safe_private.
+std::vector<SafePrivateTag> DefaultSafePrivateTags();
+
+struct DeidPolicy {
+  std::set<ProfileOption> options;
+  std::vector<SafePrivateTag> safe_private = DefaultSafePrivateTags();
+  // BurnedInAnnotation=YES is refused unless this is set.
+  bool allow_burned_in_annotation = false;
+
+  bool Has(ProfileOption option) const { return options.count(option) != 0; }
+
+  // Basic profile + Retain Longitudinal Temporal Information with Modified Dates + Retain Patient
+  // Characteristics: what research cohorts need (SUV needs weight; selection needs age and sex).
+  static DeidPolicy ResearchDefault();
+};
+
+// The Table E.1-1 editions this engine implements.
+inline constexpr const char* kDeidTableEditions = "2024b+2026d";
+
+}  // namespace tributary::dicom

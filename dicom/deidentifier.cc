@@ -1,0 +1,506 @@
+#include "dicom/deidentifier.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcostrmb.h>
+#include <dcmtk/dcmdata/dcsequen.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcvr.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <mutex>
+
+#include "common/version.h"
+#include "dicom/date_shift.h"
+#include "dicom/deid_rule_table.h"
+#include "dicom/pseudonym.h"
+#include "dicom/text_scrubber.h"
+
+namespace tributary::dicom {
+namespace {
+
+constexpr const char* kDicomDirClassUid = "1.2.840.10008.1.3.10";
+constexpr std::size_t kWriteChunk = 1 << 20;
+
+void QuietDcmtkLogging() {
+  static std::once_flag once;
+  std::call_once(once, [] { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); });
+}
+
+std::string Trimmed(const OFString& value) {
+  std::string out(value.c_str(), value.length());
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\0')) out.pop_back();
+  std::size_t start = out.find_first_not_of(' ');
+  return start == std::string::npos ? std::string() : out.substr(start);
+}
+
+std::string StringValue(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  if (item.findAndGetOFStringArray(tag, value).bad()) return {};
+  return Trimmed(value);
+}
+
+std::string StringValue(DcmElement& element) {
+  OFString value;
+  if (element.getOFStringArray(value).bad()) return {};
+  return Trimmed(value);
+}
+
+bool IsDate(DcmEVR vr) { return vr == EVR_DA || vr == EVR_DT; }
+bool IsText(DcmEVR vr) { return DcmVR(vr).isaString() && vr != EVR_UI; }
+
+const char* DummyText(DcmEVR vr) {
+  switch (vr) {
+    case EVR_AS:
+      return "000Y";
+    case EVR_DA:
+      return "19000101";
+    case EVR_DT:
+      return "19000101000000";
+    case EVR_TM:
+      return "000000";
+    case EVR_DS:
+    case EVR_IS:
+      return "0";
+    case EVR_UR:
+      return "";
+    default:
+      return "ANONYMOUS";
+  }
+}
+
+// The standard keeps attributes that Table E.1-1 does not list. A UID among them is kept only when
+// it names a class or another well-known UID; anything else could identify an instance.
+bool IsWellKnownUidAttribute(DcmTag tag, const std::string& value) {
+  if (value.empty() || dcmFindNameOfUID(value.c_str()) != nullptr) return true;
+  const char* name = tag.getTagName();
+  return name != nullptr && std::strstr(name, "Class") != nullptr;
+}
+
+}  // namespace
+
+DicomKind ProbeDicom(std::string_view bytes) {
+  if (bytes.size() >= 132 && std::memcmp(bytes.data() + 128, "DICM", 4) == 0) {
+    std::size_t meta_end = bytes.size();
+    if (bytes.size() >= 144 && std::memcmp(bytes.data() + 132, "\x02\x00\x00\x00UL", 6) == 0) {
+      std::uint32_t group_length = 0;
+      std::memcpy(&group_length, bytes.data() + 140, 4);
+      meta_end = std::min<std::size_t>(bytes.size(), 144 + std::size_t{group_length});
+    }
+    std::string_view meta = bytes.substr(132, meta_end - 132);
+    std::string_view uid(kDicomDirClassUid);
+    for (std::size_t pos = meta.find(uid); pos != std::string_view::npos; pos = meta.find(uid, pos + 1)) {
+      std::size_t after = pos + uid.size();
+      if (after == meta.size() || !(std::isdigit(static_cast<unsigned char>(meta[after])) || meta[after] == '.')) {
+        return DicomKind::kDicomDir;
+      }
+    }
+    return DicomKind::kInstance;
+  }
+  if (bytes.size() < 8) return DicomKind::kNotDicom;
+  auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); };
+  std::uint16_t little = byte(0) | (byte(1) << 8);
+  std::uint16_t big = (byte(0) << 8) | byte(1);
+  if (little == 0x0002 || little == 0x0008 || big == 0x0008) return DicomKind::kInstance;
+  return DicomKind::kNotDicom;
+}
+
+namespace {
+
+// The policy resolved once; shared read-only by every de-identification.
+struct Engine {
+  SecretKey key;
+  DeidPolicy policy;
+  DeidRuleTable rules;
+  bool shift_dates;
+  bool scrub_text;
+
+  Engine(SecretKey k, DeidPolicy p)
+      : key(std::move(k)),
+        policy(std::move(p)),
+        rules(policy),
+        shift_dates(policy.Has(ProfileOption::kRetainLongitudinalModifiedDates)),
+        scrub_text(false) {
+    for (const DeidTableRow& row : DeidTableRows()) {
+      if (row.match != TagMatch::kPrivate && ResolveAction(row, policy) == Action::kClean) {
+        scrub_text = true;
+      }
+    }
+  }
+
+  bool SafePrivate(std::uint16_t group, const std::string& creator, int element) const {
+    for (const SafePrivateTag& safe : policy.safe_private) {
+      if (safe.group == group && safe.creator == creator && (element < 0 || safe.element == element)) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+// Per-instance state of one de-identification.
+struct Walk {
+  const Engine& impl;
+  std::string_view centre;
+  PatientPseudonym patient;
+  TextScrubber scrubber;
+  bool dates_shifted = false;
+
+  enum class Decision { kAction, kPatientId, kPatientName, kPrivateKeep, kPrivateRemove };
+
+  Decision Decide(DcmElement& element, Action& action) const {
+    const DcmTag& tag = element.getTag();
+    std::uint16_t group = tag.getGTag();
+    std::uint16_t number = tag.getETag();
+    if (group & 1) {
+      if (impl.rules.private_action() != Action::kClean) return Decision::kPrivateRemove;
+      if (tag.isPrivateReservation()) {
+        return impl.SafePrivate(group, StringValue(element), -1) ? Decision::kPrivateKeep
+                                                                  : Decision::kPrivateRemove;
+      }
+      const char* creator = tag.getPrivateCreator();
+      if (creator != nullptr && number > 0xFF && impl.SafePrivate(group, creator, number & 0xFF)) {
+        return Decision::kPrivateKeep;
+      }
+      return Decision::kPrivateRemove;
+    }
+    if (number == 0x0000) {
+      action = Action::kRemove;  // group lengths are recomputed on writing
+      return Decision::kAction;
+    }
+    if (tag == DCM_PatientID) return Decision::kPatientId;
+    if (tag == DCM_PatientName) return Decision::kPatientName;
+    std::optional<Action> listed = impl.rules.Find(group, number);
+    if (listed) {
+      action = *listed;
+    } else if (element.ident() == EVR_UI) {
+      action = IsWellKnownUidAttribute(tag, StringValue(element)) ? Action::kKeep : Action::kRemapUid;
+    } else if (IsDate(element.ident()) && impl.shift_dates) {
+      action = Action::kClean;  // unlisted dates move with the listed ones: intervals stay true
+    } else {
+      action = Action::kKeep;
+    }
+    return Decision::kAction;
+  }
+
+  // Gathers the identifying text of the instance so that cleaned descriptors can be scrubbed of it.
+  void Collect(DcmItem& item) {
+    for (unsigned long i = 0; i < item.card(); ++i) {
+      DcmElement* element = item.getElement(i);
+      Action action = Action::kKeep;
+      Decision decision = Decide(*element, action);
+      if (element->ident() == EVR_SQ) {
+        auto* sequence = static_cast<DcmSequenceOfItems*>(element);
+        for (unsigned long j = 0; j < sequence->card(); ++j) Collect(*sequence->getItem(j));
+        continue;
+      }
+      bool identifying = decision == Decision::kPatientId || decision == Decision::kPatientName ||
+                         (decision == Decision::kAction && action != Action::kKeep &&
+                          action != Action::kClean);
+      if (identifying && (IsText(element->ident()) || IsDate(element->ident()))) {
+        scrubber.AddIdentifyingValue(StringValue(*element));
+      }
+    }
+  }
+
+  absl::Status Process(DcmItem& item) {
+    for (unsigned long i = 0; i < item.card();) {
+      DcmElement* element = item.getElement(i);
+      Action action = Action::kKeep;
+      bool keep = true;
+      switch (Decide(*element, action)) {
+        case Decision::kPrivateKeep:
+          break;
+        case Decision::kPrivateRemove:
+          keep = false;
+          break;
+        case Decision::kPatientId: {
+          std::string value = StringValue(*element);
+          if (!value.empty()) {
+            PatientPseudonym nested = DerivePatientPseudonym(impl.key.bytes(), centre, value);
+            element->putString(nested.id.c_str());
+          }
+          break;
+        }
+        case Decision::kPatientName:
+          element->putString(patient.id.c_str());
+          break;
+        case Decision::kAction: {
+          auto kept = Apply(*element, action);
+          if (!kept.ok()) return kept.status();
+          keep = *kept;
+          break;
+        }
+      }
+      if (keep) {
+        ++i;
+      } else {
+        delete item.remove(i);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ProcessSequence(DcmSequenceOfItems& sequence) {
+    for (unsigned long j = 0; j < sequence.card(); ++j) {
+      TRIB_RETURN_IF_ERROR(Process(*sequence.getItem(j)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Returns whether the element stays in its item.
+  absl::StatusOr<bool> Apply(DcmElement& element, Action action) {
+    DcmEVR vr = element.ident();
+    if (vr == EVR_SQ) {
+      auto& sequence = static_cast<DcmSequenceOfItems&>(element);
+      switch (action) {
+        case Action::kRemove:
+          return false;
+        case Action::kEmpty:
+          sequence.clear();
+          return true;
+        case Action::kDummy:
+          sequence.clear();
+          sequence.append(new DcmItem());
+          return true;
+        case Action::kKeep:
+        case Action::kClean:
+        case Action::kRemapUid:
+          TRIB_RETURN_IF_ERROR(ProcessSequence(sequence));
+          return true;
+      }
+    }
+    switch (action) {
+      case Action::kKeep:
+        return true;
+      case Action::kRemove:
+        return false;
+      case Action::kEmpty:
+        element.clear();
+        return true;
+      case Action::kRemapUid:
+        if (vr == EVR_UI) {
+          RemapUids(element);
+          return true;
+        }
+        [[fallthrough]];
+      case Action::kDummy:
+        if (vr == EVR_UI) {
+          RemapUids(element);
+        } else if (DcmVR(vr).isaString()) {
+          element.putString(DummyText(vr));
+        } else if (element.putString("0").bad()) {
+          element.clear();
+        }
+        return true;
+      case Action::kClean:
+        return Clean(element);
+    }
+    return false;
+  }
+
+  bool Clean(DcmElement& element) {
+    DcmEVR vr = element.ident();
+    if (IsDate(vr)) {
+      if (!impl.shift_dates) {
+        element.clear();
+        return true;
+      }
+      std::string value = StringValue(element);
+      auto shifted = vr == EVR_DA ? ShiftDate(value, patient.date_shift_days)
+                                  : ShiftDateTime(value, patient.date_shift_days);
+      if (!shifted) return false;  // not a date we can shift: remove rather than leak it
+      element.putString(shifted->c_str());
+      dates_shifted = dates_shifted || !value.empty();
+      return true;
+    }
+    if (vr == EVR_TM) return true;  // whole-day shifts keep times of day as they are
+    if (vr == EVR_UI) {
+      RemapUids(element);
+      return true;
+    }
+    if (IsText(vr)) {
+      element.putString(scrubber.Clean(StringValue(element)).c_str());
+      return true;
+    }
+    // Binary graphics (overlay or curve bitmaps) cannot be cleaned automatically: removed.
+    return !(vr == EVR_OB || vr == EVR_OW || vr == EVR_OverlayData || vr == EVR_UN ||
+             vr == EVR_ox || vr == EVR_px);
+  }
+
+  void RemapUids(DcmElement& element) {
+    std::string value = StringValue(element);
+    if (value.empty()) return;
+    std::string out;
+    std::size_t start = 0;
+    while (true) {
+      std::size_t end = value.find('\\', start);
+      std::string one = value.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (!out.empty() || start > 0) out.push_back('\\');
+      out += RemapUid(impl.key.bytes(), one);
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    element.putString(out.c_str());
+  }
+};
+
+std::string PatientIdentity(DcmDataset& dataset) {
+  std::string id = StringValue(dataset, DCM_PatientID);
+  if (!id.empty()) return "id:" + id;
+  std::string name = StringValue(dataset, DCM_PatientName);
+  std::string birth = StringValue(dataset, DCM_PatientBirthDate);
+  if (!name.empty() || !birth.empty()) return "name:" + name + "|" + birth;
+  return "study:" + StringValue(dataset, DCM_StudyInstanceUID);
+}
+
+void AddDeidentificationMarks(DcmDataset& dataset, const DeidPolicy& policy, bool dates_shifted) {
+  dataset.putAndInsertString(DCM_PatientIdentityRemoved, "YES");
+  std::string method = Deidentifier::MethodDescription();
+  std::string software = std::string("Tributary ") + kVersion;
+  dataset.putAndInsertOFStringArray(DCM_DeidentificationMethod, (method + "\\" + software).c_str());
+  dataset.findAndDeleteElement(DCM_DeidentificationMethodCodeSequence);
+  auto add_code = [&](const char* value, const char* meaning) {
+    DcmItem* item = nullptr;
+    if (dataset.findOrCreateSequenceItem(DCM_DeidentificationMethodCodeSequence, item, -2).bad()) return;
+    item->putAndInsertString(DCM_CodeValue, value);
+    item->putAndInsertString(DCM_CodingSchemeDesignator, "DCM");
+    item->putAndInsertString(DCM_CodeMeaning, meaning);
+  };
+  add_code("113100", "Basic Application Confidentiality Profile");
+  for (const ProfileOptionInfo& info : ProfileOptions()) {
+    if (policy.Has(info.option)) add_code(info.code_value, info.code_meaning);
+  }
+  const char* temporal = "REMOVED";
+  if (policy.Has(ProfileOption::kRetainLongitudinalFullDates)) temporal = "UNMODIFIED";
+  if (dates_shifted) temporal = "MODIFIED";
+  dataset.putAndInsertString(DCM_LongitudinalTemporalInformationModified, temporal);
+}
+
+absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer, std::size_t hint) {
+  std::string out;
+  out.reserve(hint + 4096);
+  std::string buffer(std::max<std::size_t>(kWriteChunk, hint + 65536), '\0');
+  DcmOutputBufferStream stream(buffer.data(), buffer.size());
+  file.transferInit();
+  OFCondition condition;
+  while (true) {
+    condition = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_withoutGL, EPD_noChange,
+                           0, 0, 0, EWM_createNewMeta);
+    void* data = nullptr;
+    offile_off_t length = 0;
+    stream.flushBuffer(data, length);
+    out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+    if (condition != EC_StreamNotifyClient) break;
+  }
+  file.transferEnd();
+  if (condition.bad()) {
+    return absl::InternalError(std::string("cannot encode the de-identified instance: ") +
+                               condition.text());
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Deidentifier::Impl : Engine {
+  using Engine::Engine;
+};
+
+Deidentifier::Deidentifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Deidentifier::Deidentifier(Deidentifier&&) noexcept = default;
+Deidentifier& Deidentifier::operator=(Deidentifier&&) noexcept = default;
+Deidentifier::~Deidentifier() = default;
+
+absl::StatusOr<Deidentifier> Deidentifier::Create(SecretKey key, DeidPolicy policy) {
+  if (policy.Has(ProfileOption::kRetainLongitudinalFullDates) &&
+      policy.Has(ProfileOption::kRetainLongitudinalModifiedDates)) {
+    return absl::InvalidArgumentError(
+        "retain-full-dates and retain-modified-dates exclude each other; choose one");
+  }
+  QuietDcmtkLogging();
+  return Deidentifier(std::make_unique<Impl>(std::move(key), std::move(policy)));
+}
+
+const DeidPolicy& Deidentifier::policy() const { return impl_->policy; }
+
+std::string Deidentifier::MethodDescription() {
+  return std::string("PS3.15 E.1-1 ") + kDeidTableEditions + " Basic Profile";
+}
+
+absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view part10,
+                                                              std::string_view centre) const {
+  switch (ProbeDicom(part10)) {
+    case DicomKind::kNotDicom:
+      return absl::InvalidArgumentError("not DICOM: no DICM prefix and no DICOM data set at the start");
+    case DicomKind::kDicomDir:
+      return absl::InvalidArgumentError("not a storage instance: DICOMDIR (media directory)");
+    case DicomKind::kInstance:
+      break;
+  }
+  DcmInputBufferStream stream;
+  stream.setBuffer(part10.data(), static_cast<offile_off_t>(part10.size()));
+  stream.setEos();
+  DcmFileFormat file;
+  file.transferInit();
+  OFCondition condition = file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  file.transferEnd();
+  if (condition == EC_StreamNotifyClient) {
+    return absl::InvalidArgumentError("malformed DICOM: the file ends inside an attribute (truncated)");
+  }
+  if (condition.bad()) {
+    return absl::InvalidArgumentError(std::string("malformed DICOM: ") + condition.text());
+  }
+  DcmDataset& dataset = *file.getDataset();
+  std::string sop_class = StringValue(dataset, DCM_SOPClassUID);
+  std::string sop_instance = StringValue(dataset, DCM_SOPInstanceUID);
+  if (sop_class.empty()) return absl::InvalidArgumentError("missing required attribute SOPClassUID (0008,0016)");
+  if (sop_instance.empty()) {
+    return absl::InvalidArgumentError("missing required attribute SOPInstanceUID (0008,0018)");
+  }
+  if (sop_class == kDicomDirClassUid) {
+    return absl::InvalidArgumentError("not a storage instance: DICOMDIR (media directory)");
+  }
+  if (!dcmIsaStorageSOPClassUID(sop_class.c_str(), ESSC_All)) {
+    return absl::InvalidArgumentError("not a storage SOP class: " + sop_class);
+  }
+  if (StringValue(dataset, DCM_BurnedInAnnotation) == "YES" && !impl_->policy.allow_burned_in_annotation) {
+    return absl::FailedPreconditionError(
+        "BurnedInAnnotation is YES: the pixels may show identifying text; refused (allow it per "
+        "centre with the burned-in-annotation policy only after the pixels have been cleaned)");
+  }
+  E_TransferSyntax xfer = dataset.getOriginalXfer();
+  if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;
+
+  Walk walk{*impl_, centre, DerivePatientPseudonym(impl_->key.bytes(), centre, PatientIdentity(dataset)), {}};
+  if (impl_->scrub_text) walk.Collect(dataset);
+  for (const DcmTagKey& mark : {DCM_PatientIdentityRemoved, DCM_DeidentificationMethod,
+                                DCM_DeidentificationMethodCodeSequence,
+                                DCM_LongitudinalTemporalInformationModified}) {
+    dataset.findAndDeleteElement(mark);
+  }
+  TRIB_RETURN_IF_ERROR(walk.Process(dataset));
+  if (!dataset.tagExists(DCM_PatientID)) dataset.putAndInsertString(DCM_PatientID, walk.patient.id.c_str());
+  if (!dataset.tagExists(DCM_PatientName)) {
+    dataset.putAndInsertString(DCM_PatientName, walk.patient.id.c_str());
+  }
+  AddDeidentificationMarks(dataset, impl_->policy, walk.dates_shifted);
+
+  DeidentifiedInstance out;
+  TRIB_ASSIGN_OR_RETURN(out.bytes, Serialize(file, xfer, part10.size()));
+  out.sop_class_uid = sop_class;
+  out.sop_instance_uid = StringValue(dataset, DCM_SOPInstanceUID);
+  out.study_instance_uid = StringValue(dataset, DCM_StudyInstanceUID);
+  out.series_instance_uid = StringValue(dataset, DCM_SeriesInstanceUID);
+  out.transfer_syntax_uid = DcmXfer(xfer).getXferID();
+  out.modality = StringValue(dataset, DCM_Modality);
+  out.patient_pseudonym = walk.patient.id;
+  out.date_shift_days = walk.dates_shifted ? walk.patient.date_shift_days : 0;
+  return out;
+}
+
+}  // namespace tributary::dicom
