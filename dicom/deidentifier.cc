@@ -149,6 +149,7 @@ struct Walk {
   PatientPseudonym patient;
   TextScrubber scrubber;
   bool dates_shifted = false;
+  int inside_cleaned_sequence = 0;
 
   enum class Decision { kAction, kPatientId, kPatientName, kPrivateKeep, kPrivateRemove };
 
@@ -181,6 +182,8 @@ struct Walk {
       action = IsWellKnownUidAttribute(tag, StringValue(element)) ? Action::kKeep : Action::kRemapUid;
     } else if (IsDate(element.ident()) && impl.shift_dates) {
       action = Action::kClean;  // unlisted dates move with the listed ones: intervals stay true
+    } else if (inside_cleaned_sequence > 0 && IsText(element.ident())) {
+      action = Action::kClean;  // free text inside cleaned structured content or graphics
     } else {
       action = Action::kKeep;
     }
@@ -221,7 +224,7 @@ struct Walk {
         case Decision::kPatientId: {
           std::string value = StringValue(*element);
           if (!value.empty()) {
-            PatientPseudonym nested = DerivePatientPseudonym(impl.key.bytes(), centre, value);
+            PatientPseudonym nested = DerivePatientPseudonym(impl.key.bytes(), centre, "id:" + value);
             element->putString(nested.id.c_str());
           }
           break;
@@ -267,8 +270,14 @@ struct Walk {
           sequence.clear();
           sequence.append(new DcmItem());
           return true;
+        case Action::kClean: {
+          ++inside_cleaned_sequence;
+          absl::Status status = ProcessSequence(sequence);
+          --inside_cleaned_sequence;
+          TRIB_RETURN_IF_ERROR(status);
+          return true;
+        }
         case Action::kKeep:
-        case Action::kClean:
         case Action::kRemapUid:
           TRIB_RETURN_IF_ERROR(ProcessSequence(sequence));
           return true;

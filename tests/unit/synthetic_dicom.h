@@ -1,6 +1,7 @@
 #pragma once
 
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 
 #include <memory>
 #include <string>
