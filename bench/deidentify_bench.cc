@@ -32,6 +32,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -318,8 +319,10 @@ bool ReadFile(const std::string& path, std::string& out) {
   return ok;
 }
 
-// The floor: what any program that parses and rewrites an instance with DCMTK pays at least.
-bool FloorRoundTrip(std::string_view part10, std::string& out) {
+// The floor: what any program that parses and rewrites an instance with DCMTK pays at least. Like
+// Deidentify, it returns each instance's bytes in a string of its own (a caller keeps or sends
+// them); DCMTK writes through a small reused chunk.
+std::optional<std::string> FloorRoundTrip(std::string_view part10) {
   DcmInputBufferStream in;
   in.setBuffer(part10.data(), static_cast<offile_off_t>(part10.size()));
   in.setEos();
@@ -327,11 +330,11 @@ bool FloorRoundTrip(std::string_view part10, std::string& out) {
   file.transferInit();
   OFCondition condition = file.read(in);
   file.transferEnd();
-  if (condition.bad()) return false;
+  if (condition.bad()) return std::nullopt;
   E_TransferSyntax xfer = file.getDataset()->getOriginalXfer();
 
   static thread_local std::vector<char> chunk(1 << 16);
-  out.clear();
+  std::string out;
   out.reserve(part10.size() + 4096);
   DcmOutputBufferStream stream(chunk.data(), chunk.size());
   file.transferInit();
@@ -343,7 +346,8 @@ bool FloorRoundTrip(std::string_view part10, std::string& out) {
     out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
   } while (condition == EC_StreamNotifyClient);
   file.transferEnd();
-  return condition.good();
+  if (condition.bad()) return std::nullopt;
+  return out;
 }
 
 struct PassResult {
@@ -459,8 +463,8 @@ int main(int argc, char** argv) {
 
   const tributary::dicom::Deidentifier& deid = *deidentifier;
   auto floor = [](const std::string& bytes) -> long {
-    static thread_local std::string out;
-    return FloorRoundTrip(bytes, out) ? static_cast<long>(out.size()) : -1;
+    std::optional<std::string> out = FloorRoundTrip(bytes);
+    return out ? static_cast<long>(out->size()) : -1;
   };
   std::mutex error_mutex;
   std::string first_error;

@@ -17,6 +17,7 @@
 #include "common/version.h"
 #include "dicom/date_shift.h"
 #include "dicom/deid_rule_table.h"
+#include "dicom/memory_input_stream.h"
 #include "dicom/pseudonym.h"
 #include "dicom/text_scrubber.h"
 
@@ -24,7 +25,9 @@ namespace tributary::dicom {
 namespace {
 
 constexpr const char* kDicomDirClassUid = "1.2.840.10008.1.3.10";
-constexpr std::size_t kWriteChunk = 1 << 20;
+// A deflated data set that inflates to more than this is refused (a zip bomb, not an instance).
+constexpr std::size_t kMaxInflatedBytes = std::size_t{1} << 30;
+constexpr std::size_t kWriteChunk = 1 << 16;
 
 void QuietDcmtkLogging() {
   static std::once_flag once;
@@ -393,8 +396,10 @@ void AddDeidentificationMarks(DcmDataset& dataset, const DeidPolicy& policy, boo
 absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer, std::size_t hint) {
   std::string out;
   out.reserve(hint + 4096);
-  std::string buffer(std::max<std::size_t>(kWriteChunk, hint + 65536), '\0');
-  DcmOutputBufferStream stream(buffer.data(), buffer.size());
+  // A small chunk, not zero-filled, drained into `out` as DCMTK fills it: a buffer the size of the
+  // instance cost a memset and fresh pages per call (bench/deidentify_bench.cc).
+  std::unique_ptr<char[]> buffer(new char[kWriteChunk]);
+  DcmOutputBufferStream stream(buffer.get(), kWriteChunk);
   file.transferInit();
   OFCondition condition;
   while (true) {
@@ -451,12 +456,12 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
     case DicomKind::kInstance:
       break;
   }
-  DcmInputBufferStream stream;
-  stream.setBuffer(part10.data(), static_cast<offile_off_t>(part10.size()));
-  stream.setEos();
+  // Not DcmInputBufferStream: through it DCMTK allocates each value at its declared length before
+  // finding that the input ends (memory_input_stream.h). Declared before `file`, which reads from it.
+  std::unique_ptr<DcmInputStream> stream = NewMemoryInputStream(part10, kMaxInflatedBytes);
   DcmFileFormat file;
   file.transferInit();
-  OFCondition condition = file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  OFCondition condition = file.read(*stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
   file.transferEnd();
   if (condition == EC_StreamNotifyClient) {
     return absl::InvalidArgumentError("malformed DICOM: the file ends inside an attribute (truncated)");

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything Tributary needs on Debian 12 and builds it into build/.
+# Run as root from anywhere: sudo deploy/install.sh
+# Binaries afterwards: build/bin/tributary (and, with the service, build/bin/tributary-server).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deploy/install.sh: run as root (it installs Debian packages): sudo $0" >&2
+  exit 1
+fi
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config git clang-format
+  # libraries the modules link
+  libdcmtk-dev libssl-dev libabsl-dev libcli11-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev dcmtk python3-pydicom python3-numpy
+  # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
+  clang libclang-rt-14-dev
+)
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${packages[@]}"
+
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$root/build" -j"$(nproc)"
+echo "built: $root/build/bin/tributary"
