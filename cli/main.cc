@@ -1,5 +1,6 @@
 #include <CLI/CLI.hpp>
 
+#include "cli/convert_command.h"
 #include "cli/deidentify_command.h"
 #include "cli/keygen_command.h"
 #include "common/version.h"
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tributary::cli::AddKeygenCommand(app, exit_code);
   tributary::cli::AddDeidentifyCommand(app, exit_code);
+  tributary::cli::AddConvertCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

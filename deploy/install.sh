@@ -16,8 +16,12 @@ packages=(
   build-essential cmake pkg-config git clang-format
   # libraries the modules link
   libdcmtk-dev libssl-dev libabsl-dev libcli11-dev nlohmann-json3-dev
+  # volume reconstruction and NIfTI writing (normalize/); JPEG 2000 decoding
+  libinsighttoolkit5-dev libopenjp2-7-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev dcmtk python3-pydicom python3-numpy
+  # conformance read-back and the convert benchmark's peer tool
+  python3-nibabel dcm2niix
   # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
   clang libclang-rt-14-dev
 )

@@ -1,0 +1,240 @@
+#include "cli/convert_command.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "dicom/series_reader.h"
+#include "normalize/nifti_io.h"
+#include "normalize/sidecar.h"
+
+namespace tributary::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  std::vector<std::string> inputs;
+  std::string out;
+  bool no_compress = false;
+  bool json = false;
+  bool quiet = false;
+};
+
+struct SeriesOutcome {
+  std::string series_uid;
+  std::string label;
+  std::size_t instances = 0;
+  bool ok = false;
+  std::string reason;
+  std::vector<std::string> outputs;
+};
+
+struct SkippedFile {
+  std::string path;
+  std::string reason;
+};
+
+// Expands folders recursively (sorted, so runs are reproducible); skips anything under `out`.
+std::vector<fs::path> ExpandInputs(const std::vector<std::string>& inputs, const fs::path& out,
+                                   std::vector<SkippedFile>& missing) {
+  std::vector<fs::path> files;
+  fs::path out_abs = fs::weakly_canonical(out);
+  auto under_out = [&](const fs::path& p) {
+    auto rel = fs::weakly_canonical(p).lexically_relative(out_abs);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  for (const std::string& input : inputs) {
+    std::error_code error;
+    if (fs::is_directory(input, error)) {
+      std::vector<fs::path> found;
+      for (auto it = fs::recursive_directory_iterator(
+               input, fs::directory_options::skip_permission_denied, error);
+           it != fs::recursive_directory_iterator(); it.increment(error)) {
+        if (error) break;
+        if (it->is_directory() && under_out(it->path())) {
+          it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file()) found.push_back(it->path());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(input, error)) {
+      files.emplace_back(input);
+    } else {
+      missing.push_back({input, "no such file or directory"});
+    }
+  }
+  return files;
+}
+
+bool LooksLikeDicom(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[132] = {0};
+  in.read(head, sizeof(head));
+  std::streamsize got = in.gcount();
+  if (got == 132 && std::string_view(head + 128, 4) == "DICM") return true;
+  if (got < 8) return false;
+  auto byte = [&](int i) { return static_cast<unsigned char>(head[i]); };
+  unsigned little = byte(0) | (byte(1) << 8);
+  unsigned big = (byte(0) << 8) | byte(1);
+  return little == 0x0002 || little == 0x0008 || big == 0x0008;
+}
+
+absl::Status WriteText(const fs::path& path, const std::string& text) {
+  fs::path temp = path;
+  temp += ".partial";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) return absl::ResourceExhaustedError("cannot write " + temp.string());
+  }
+  std::error_code error;
+  fs::rename(temp, path, error);
+  if (error)
+    return absl::InternalError("cannot rename into " + path.string() + ": " + error.message());
+  return absl::OkStatus();
+}
+
+absl::Status WriteVolume(const common::Volume& volume, const fs::path& out, const std::string& stem,
+                         const std::string& extension, std::vector<std::string>& outputs) {
+  fs::path image = out / (stem + extension);
+  fs::path partial = out / (stem + ".partial" + extension);
+  TRIB_RETURN_IF_ERROR(normalize::WriteNifti(volume, partial.string()));
+  std::error_code error;
+  fs::rename(partial, image, error);
+  if (error)
+    return absl::InternalError("cannot rename into " + image.string() + ": " + error.message());
+  fs::path sidecar = out / (stem + ".json");
+  TRIB_RETURN_IF_ERROR(WriteText(sidecar, normalize::SidecarJson(volume)));
+  outputs.push_back(image.string());
+  outputs.push_back(sidecar.string());
+  return absl::OkStatus();
+}
+
+int Run(const Options& options) {
+  std::error_code error;
+  fs::create_directories(options.out, error);
+  if (error) {
+    std::cerr << "tributary convert: cannot create " << options.out << ": " << error.message()
+              << "\n";
+    return 2;
+  }
+  bool progress = !options.json && !options.quiet && ::isatty(STDERR_FILENO);
+  std::vector<SkippedFile> skipped;
+  std::vector<fs::path> files = ExpandInputs(options.inputs, options.out, skipped);
+
+  dicom::SeriesReader reader;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (progress && (i % 16 == 0 || i + 1 == files.size())) {
+      std::cerr << "\r\033[Kreading [" << i + 1 << "/" << files.size() << "]" << std::flush;
+    }
+    if (!LooksLikeDicom(files[i])) {
+      skipped.push_back({files[i].string(), "not DICOM"});
+      continue;
+    }
+    absl::Status added = reader.AddFile(files[i].string());
+    if (!added.ok()) skipped.push_back({files[i].string(), std::string(added.message())});
+  }
+
+  std::string extension = options.no_compress ? ".nii" : ".nii.gz";
+  std::vector<std::string> uids = reader.SeriesUids();
+  std::vector<SeriesOutcome> outcomes;
+  std::set<std::string> stems;
+  for (std::size_t s = 0; s < uids.size(); ++s) {
+    if (progress)
+      std::cerr << "\r\033[Kconverting series [" << s + 1 << "/" << uids.size() << "]"
+                << std::flush;
+    dicom::SeriesVolumes series = reader.BuildSeries(uids[s]);
+    SeriesOutcome outcome{series.series_instance_uid,
+                          series.label,
+                          series.instance_count,
+                          series.status.ok(),
+                          std::string(series.status.message()),
+                          {}};
+    for (const common::Volume& volume : series.volumes) {
+      std::string stem = normalize::OutputStem(volume);
+      for (int n = 2; !stems.insert(stem).second; ++n)
+        stem = normalize::OutputStem(volume) + "_" + std::to_string(n);
+      absl::Status written = WriteVolume(volume, options.out, stem, extension, outcome.outputs);
+      if (!written.ok()) {
+        outcome.ok = false;
+        outcome.reason = std::string(written.message());
+      }
+    }
+    if (progress) std::cerr << "\r\033[K" << std::flush;
+    if (!options.json) {
+      std::cout << (outcome.ok ? "converted" : "failed") << "  " << outcome.label << " ("
+                << outcome.instances << " instances)";
+      if (!outcome.reason.empty()) std::cout << ": " << outcome.reason;
+      for (const std::string& output : outcome.outputs) {
+        if (output.size() > 5 && output.compare(output.size() - 5, 5, ".json") == 0) continue;
+        std::cout << "\n    -> " << output;
+      }
+      std::cout << "\n" << std::flush;
+    }
+    outcomes.push_back(std::move(outcome));
+  }
+  if (progress) std::cerr << "\r\033[K" << std::flush;
+
+  std::size_t converted = 0, failed = 0;
+  for (const SeriesOutcome& o : outcomes) (o.ok ? converted : failed)++;
+  if (options.json) {
+    nlohmann::json report;
+    report["series"] = nlohmann::json::array();
+    for (const SeriesOutcome& o : outcomes) {
+      nlohmann::json entry{{"series_instance_uid", o.series_uid},
+                           {"label", o.label},
+                           {"instances", o.instances},
+                           {"outcome", o.ok ? "converted" : "failed"},
+                           {"outputs", o.outputs}};
+      if (!o.reason.empty()) entry["reason"] = o.reason;
+      report["series"].push_back(entry);
+    }
+    report["skipped_files"] = nlohmann::json::array();
+    for (const SkippedFile& f : skipped)
+      report["skipped_files"].push_back({{"path", f.path}, {"reason", f.reason}});
+    report["summary"] = {
+        {"converted", converted}, {"failed", failed}, {"skipped_files", skipped.size()}};
+    std::cout << report.dump(2) << "\n";
+  } else {
+    if (!options.quiet) {
+      for (const SkippedFile& f : skipped)
+        std::cout << "skipped  " << f.path << ": " << f.reason << "\n";
+    }
+    std::cout << converted << " series converted, " << failed << " failed, " << skipped.size()
+              << " files skipped\n";
+  }
+  if (outcomes.empty()) {
+    if (!options.json) std::cerr << "tributary convert: no DICOM image series found\n";
+    return 1;
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+void AddConvertCommand(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "convert", "Rebuild volumes from DICOM series and write NIfTI-1 + JSON sidecars (offline)");
+  command->add_option("inputs", options->inputs, "DICOM files or folders (searched recursively)")
+      ->required();
+  command
+      ->add_option("--out", options->out,
+                   "Output folder: OUT/<protocol>_<series>[suffix].nii.gz + .json")
+      ->required();
+  command->add_flag("--no-compress", options->no_compress, "Write .nii instead of .nii.gz");
+  command->add_flag("--json", options->json, "Print a JSON report instead of text");
+  command->add_flag("-q,--quiet", options->quiet,
+                    "Print only the per-series outcomes and the summary");
+  command->callback([options, &exit_code] { exit_code = Run(*options); });
+}
+
+}  // namespace tributary::cli

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/metadata_value.h"
+#include "common/pixel_type.h"
+
+namespace tributary::common {
+
+// A reconstructed image volume: voxels and their geometry in the DICOM patient frame (LPS, mm), as
+// ITK holds images. This is the only type dicom/ and normalize/ share.
+//
+// Voxel (i, j, k) of volume t sits at origin + direction * diag(spacing) * (i, j, k): column i of
+// `direction` (row-major 3x3, so direction[3 * r + c]) is the unit vector along index axis c.
+// Voxels are stored with i fastest, then j, k and t.
+struct Volume {
+  std::array<std::size_t, 4> size = {0, 0, 0, 1};  // columns, rows, slices, volumes (time points)
+  std::array<double, 3> spacing = {1, 1, 1};
+  double time_step = 1.0;  // seconds between volumes (RepetitionTime) when size[3] > 1
+  std::array<double, 3> origin = {0, 0, 0};
+  std::array<double, 9> direction = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  PixelType pixel_type = PixelType::kInt16;
+  std::vector<std::byte> voxels;
+
+  // Output naming: dcm2niix's %p_%s (protocol, series number) plus a suffix for echoes, stacks.
+  std::string protocol_name;
+  std::int64_t series_number = 0;
+  std::string name_suffix;
+
+  Metadata metadata;        // BIDS-style acquisition keys for the sidecar
+  Metadata reconstruction;  // what was decided while building the volume, and why
+
+  std::size_t VoxelCount() const { return size[0] * size[1] * size[2] * size[3]; }
+
+  std::array<double, 3> IndexToPhysical(double i, double j, double k) const {
+    std::array<double, 3> index = {i * spacing[0], j * spacing[1], k * spacing[2]};
+    std::array<double, 3> point = origin;
+    for (int r = 0; r < 3; ++r) {
+      for (int c = 0; c < 3; ++c) point[r] += direction[3 * r + c] * index[c];
+    }
+    return point;
+  }
+};
+
+}  // namespace tributary::common

@@ -1,0 +1,985 @@
+#include "dicom/series_reader.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "common/version.h"
+#include "dicom/memory_input_stream.h"
+
+namespace tributary::dicom {
+namespace {
+
+using Vec3 = std::array<double, 3>;
+using common::Metadata;
+using common::Volume;
+
+// Values longer than this stay in the file (or buffer) until the pixels are decoded.
+constexpr Uint32 kHeaderReadLimit = 4096;
+constexpr std::size_t kMaxInflatedBytes = std::size_t{1} << 30;
+// Two slices closer than this along the normal share a position (a 4D series).
+constexpr double kSamePositionMm = 0.01;
+// Gaps that differ from the median step by more than this are resampled (issue 4).
+constexpr double kGapToleranceMm = 0.2;
+// An in-plane shift between slices above this is gantry tilt (or a sheared header).
+constexpr double kTiltToleranceMm = 0.01;
+
+double Dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+Vec3 Cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+Vec3 Sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+Vec3 Scaled(const Vec3& a, double s) { return {a[0] * s, a[1] * s, a[2] * s}; }
+double Norm(const Vec3& a) { return std::sqrt(Dot(a, a)); }
+
+void RegisterCodecs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+    DJDecoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEDecoderRegistration::registerCodecs();
+  });
+}
+
+std::string Trimmed(const OFString& value) {
+  std::string out(value.c_str(), value.length());
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\0')) out.pop_back();
+  std::size_t start = out.find_first_not_of(' ');
+  return start == std::string::npos ? std::string() : out.substr(start);
+}
+
+std::string String(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  if (item.findAndGetOFStringArray(tag, value).bad()) return {};
+  return Trimmed(value);
+}
+
+std::optional<double> Number(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0) {
+  Float64 value = 0;
+  if (item.findAndGetFloat64(tag, value, pos).bad() || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+std::optional<std::int64_t> Integer(DcmItem& item, const DcmTagKey& tag) {
+  Sint32 value = 0;
+  if (item.findAndGetSint32(tag, value).good()) return value;
+  std::optional<double> number = Number(item, tag);
+  if (number) return static_cast<std::int64_t>(std::llround(*number));
+  return std::nullopt;
+}
+
+unsigned Unsigned(DcmItem& item, const DcmTagKey& tag, unsigned fallback) {
+  Uint16 value = 0;
+  if (item.findAndGetUint16(tag, value).bad()) return fallback;
+  return value;
+}
+
+std::optional<std::vector<double>> Numbers(DcmItem& item, const DcmTagKey& tag, std::size_t count) {
+  std::vector<double> values(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::optional<double> value = Number(item, tag, i);
+    if (!value) return std::nullopt;
+    values[i] = *value;
+  }
+  return values;
+}
+
+std::vector<std::string> Split(const std::string& value) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t end = value.find('\\', start);
+    parts.push_back(
+        value.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+// HHMMSS.ffffff (DICOM TM) as seconds since midnight.
+std::optional<double> Seconds(const std::string& tm) {
+  if (tm.size() < 2) return std::nullopt;
+  std::string digits = tm;
+  digits.erase(std::remove(digits.begin(), digits.end(), ':'), digits.end());
+  double hours = std::atof(digits.substr(0, 2).c_str());
+  double minutes = digits.size() >= 4 ? std::atof(digits.substr(2, 2).c_str()) : 0;
+  double seconds = digits.size() > 4 ? std::atof(digits.substr(4).c_str()) : 0;
+  return hours * 3600 + minutes * 60 + seconds;
+}
+
+std::string Rounded(double value, double step) {
+  long long q = std::llround(value / step);
+  return std::to_string(q == 0 ? 0 : q);
+}
+
+// Geometry and pixel description of one frame (or mosaic tile) as the headers state it.
+struct FrameGeometry {
+  Vec3 row_dir = {1, 0,
+                  0};  // ImageOrientationPatient, first triplet: direction of increasing column
+  Vec3 col_dir = {0, 1, 0};
+  Vec3 position = {0, 0, 0};  // ImagePositionPatient: centre of the first transmitted voxel
+  double dx = 1;              // PixelSpacing[1]: between columns
+  double dy = 1;              // PixelSpacing[0]: between rows
+  double slope = 1;
+  double intercept = 0;
+};
+
+struct Instance {
+  std::string source;
+  std::shared_ptr<const std::string> bytes;  // when read from memory
+  std::unique_ptr<DcmInputStream> stream;    // outlives `file`, which may load values from it
+  std::unique_ptr<DcmFileFormat> file;
+
+  std::string series_uid;
+  std::string sop_uid;
+  std::string modality;
+  std::string protocol;
+  std::string image_type;
+  std::string photometric;
+  E_TransferSyntax xfer = EXS_Unknown;
+  std::int64_t series_number = 0;
+  std::int64_t instance_number = 0;
+  std::int64_t temporal_position = 0;
+  std::optional<std::int64_t> echo_number;
+  std::optional<double> echo_time;
+  double acquisition_time = 0;
+  unsigned rows = 0;
+  unsigned columns = 0;
+  unsigned bits_allocated = 0;
+  unsigned bits_stored = 0;
+  unsigned high_bit = 0;
+  bool is_signed = false;
+  unsigned samples = 1;
+  unsigned frames = 1;
+  std::optional<double> padding_value;
+  std::optional<double> padding_limit;
+  std::optional<double> slice_thickness;
+  std::optional<double> spacing_between_slices;
+  std::optional<double> repetition_time_ms;
+  bool has_geometry = false;
+  FrameGeometry geometry;
+  int mosaic_images = 0;  // Siemens mosaic: number of tiles holding images
+  Metadata metadata;
+};
+
+// One 2D image of a stack: a single-frame instance, a frame of a multi-frame instance, or a tile of
+// a mosaic.
+struct Slice {
+  Instance* instance = nullptr;
+  unsigned frame = 0;
+  int tile = -1;
+  unsigned rows = 0;
+  unsigned columns = 0;
+  FrameGeometry geometry;
+  double depth = 0;  // position along the stack's slice normal
+};
+
+// Stored values of one frame as signed integers (bits masked and sign-extended).
+absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<std::int32_t>& stored) {
+  DcmDataset& dataset = *instance.file->getDataset();
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
+    return absl::InvalidArgumentError(instance.source + ": no pixel data");
+  }
+  std::size_t count = std::size_t{instance.rows} * instance.columns;
+  std::size_t bytes_per = instance.bits_allocated / 8;
+  std::vector<Uint8> buffer(count * bytes_per + 1);
+  std::size_t even = (count * bytes_per + 1) & ~std::size_t{1};
+  buffer.resize(std::max<std::size_t>(even, 2));
+  Uint32 fragment = 0;
+  OFString color;
+  OFCondition condition = element->getUncompressedFrame(&dataset, frame, fragment, buffer.data(),
+                                                        static_cast<Uint32>(buffer.size()), color);
+  if (condition.bad()) {
+    DcmXfer xfer(instance.xfer);
+    return absl::UnimplementedError(
+        instance.source + ": cannot decode pixel data (transfer syntax " + xfer.getXferName() +
+        " " + xfer.getXferID() + "): " + condition.text());
+  }
+  stored.resize(count);
+  unsigned shift = instance.high_bit + 1 >= instance.bits_stored
+                       ? instance.high_bit + 1 - instance.bits_stored
+                       : 0;
+  std::uint32_t mask =
+      instance.bits_stored >= 32 ? 0xFFFFFFFFu : ((1u << instance.bits_stored) - 1);
+  std::uint32_t sign =
+      instance.bits_stored >= 32 ? 0x80000000u : (1u << (instance.bits_stored - 1));
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint32_t raw = 0;
+    switch (bytes_per) {
+      case 1:
+        raw = buffer[i];
+        break;
+      case 2: {
+        Uint16 v;
+        std::memcpy(&v, buffer.data() + 2 * i, 2);
+        raw = v;
+        break;
+      }
+      default: {
+        Uint32 v;
+        std::memcpy(&v, buffer.data() + 4 * i, 4);
+        raw = v;
+        break;
+      }
+    }
+    raw = (raw >> shift) & mask;
+    if (instance.is_signed && (raw & sign)) raw |= ~mask;
+    stored[i] = static_cast<std::int32_t>(raw);
+  }
+  return absl::OkStatus();
+}
+
+void PutIfPresent(Metadata& out, const char* key, const std::string& value) {
+  if (!value.empty()) out[key] = value;
+}
+void PutIfPresent(Metadata& out, const char* key, std::optional<double> value, double scale = 1) {
+  if (value) out[key] = *value * scale;
+}
+
+// BIDS-style keys of the instance; nothing identifying (no names, IDs, dates, institutions).
+Metadata AcquisitionMetadata(DcmDataset& d, const Instance& instance) {
+  Metadata m;
+  PutIfPresent(m, "Modality", instance.modality);
+  PutIfPresent(m, "Manufacturer", String(d, DCM_Manufacturer));
+  PutIfPresent(m, "ManufacturersModelName", String(d, DCM_ManufacturerModelName));
+  PutIfPresent(m, "SoftwareVersions", String(d, DCM_SoftwareVersions));
+  PutIfPresent(m, "MagneticFieldStrength", Number(d, DCM_MagneticFieldStrength));
+  PutIfPresent(m, "ImagingFrequency", Number(d, DCM_ImagingFrequency));
+  PutIfPresent(m, "BodyPartExamined", String(d, DCM_BodyPartExamined));
+  PutIfPresent(m, "PatientPosition", String(d, DCM_PatientPosition));
+  PutIfPresent(m, "SeriesDescription", String(d, DCM_SeriesDescription));
+  PutIfPresent(m, "ProtocolName", instance.protocol);
+  PutIfPresent(m, "ScanningSequence", String(d, DCM_ScanningSequence));
+  PutIfPresent(m, "SequenceVariant", String(d, DCM_SequenceVariant));
+  PutIfPresent(m, "ScanOptions", String(d, DCM_ScanOptions));
+  PutIfPresent(m, "SequenceName", String(d, DCM_SequenceName));
+  PutIfPresent(m, "ConvolutionKernel", String(d, DCM_ConvolutionKernel));
+  PutIfPresent(m, "ReconstructionDiameter", Number(d, DCM_ReconstructionDiameter));
+  PutIfPresent(m, "XRayTubeCurrent", Number(d, DCM_XRayTubeCurrent));
+  PutIfPresent(m, "KVP", Number(d, DCM_KVP));
+  PutIfPresent(m, "ExposureTime", Number(d, DCM_ExposureTime), 0.001);
+  PutIfPresent(m, "GantryDetectorTilt", Number(d, DCM_GantryDetectorTilt));
+  if (!instance.image_type.empty()) m["ImageType"] = Split(instance.image_type);
+  if (instance.series_number != 0) m["SeriesNumber"] = instance.series_number;
+  if (instance.echo_number) m["EchoNumber"] = *instance.echo_number;
+  PutIfPresent(m, "EchoTime", instance.echo_time, 0.001);
+  PutIfPresent(m, "RepetitionTime", instance.repetition_time_ms, 0.001);
+  PutIfPresent(m, "InversionTime", Number(d, DCM_InversionTime), 0.001);
+  PutIfPresent(m, "FlipAngle", Number(d, DCM_FlipAngle));
+  PutIfPresent(m, "SliceThickness", instance.slice_thickness);
+  PutIfPresent(m, "SpacingBetweenSlices", instance.spacing_between_slices);
+  PutIfPresent(m, "PixelBandwidth", Number(d, DCM_PixelBandwidth));
+  PutIfPresent(m, "ReceiveCoilName", String(d, DCM_ReceiveCoilName));
+  PutIfPresent(m, "PercentPhaseFOV", Number(d, DCM_PercentPhaseFieldOfView));
+  PutIfPresent(m, "InPlanePhaseEncodingDirectionDICOM",
+               String(d, DCM_InPlanePhaseEncodingDirection));
+  // Philips MR private scale slope (2005,100E): the value that maps to floating point, recorded
+  // only.
+  std::optional<double> philips = Number(d, DcmTagKey(0x2005, 0x100E));
+  if (philips && String(d, DcmTagKey(0x2005, 0x0010)).rfind("Philips MR Imaging DD 001", 0) == 0) {
+    m["PhilipsScaleSlope"] = *philips;
+  }
+  if (instance.has_geometry) {
+    const FrameGeometry& g = instance.geometry;
+    m["ImageOrientationPatientDICOM"] = std::vector<double>{
+        g.row_dir[0], g.row_dir[1], g.row_dir[2], g.col_dir[0], g.col_dir[1], g.col_dir[2]};
+  }
+  PutIfPresent(m, "TransferSyntaxUID", std::string(DcmXfer(instance.xfer).getXferID()));
+  m["ConversionSoftware"] = std::string("tributary");
+  m["ConversionSoftwareVersion"] = std::string(kVersion);
+  return m;
+}
+
+// The number of images in a Siemens mosaic: (0019,100A) NumberOfImagesInMosaic.
+int MosaicImages(DcmDataset& d) {
+  for (Uint16 block = 0x10; block <= 0xFF; ++block) {
+    std::string creator = String(d, DcmTagKey(0x0019, block));
+    if (creator.empty()) continue;
+    if (creator != "SIEMENS MR HEADER") continue;
+    Uint16 value = 0;
+    if (d.findAndGetUint16(DcmTagKey(0x0019, static_cast<Uint16>((block << 8) | 0x0A)), value)
+            .good()) {
+      return value;
+    }
+    std::optional<double> number =
+        Number(d, DcmTagKey(0x0019, static_cast<Uint16>((block << 8) | 0x0A)));
+    if (number) return static_cast<int>(*number);
+  }
+  return 0;
+}
+
+absl::Status ReadHeader(Instance& instance) {
+  DcmDataset& d = *instance.file->getDataset();
+  instance.xfer = d.getOriginalXfer();
+  instance.sop_uid = String(d, DCM_SOPInstanceUID);
+  instance.series_uid = String(d, DCM_SeriesInstanceUID);
+  if (!d.tagExists(DCM_PixelData)) {
+    std::string sop_class = String(d, DCM_SOPClassUID);
+    const char* name = dcmFindNameOfUID(sop_class.c_str());
+    if (d.tagExists(DCM_DirectoryRecordSequence)) {
+      return absl::InvalidArgumentError("DICOMDIR (media directory, not an image)");
+    }
+    return absl::InvalidArgumentError("no pixel data: not an image (" +
+                                      std::string(name ? name : sop_class) + ")");
+  }
+  if (instance.series_uid.empty())
+    return absl::InvalidArgumentError("no SeriesInstanceUID (0020,000E)");
+  instance.modality = String(d, DCM_Modality);
+  instance.protocol = String(d, DCM_ProtocolName);
+  if (instance.protocol.empty()) instance.protocol = String(d, DCM_SeriesDescription);
+  instance.image_type = String(d, DCM_ImageType);
+  instance.photometric = String(d, DCM_PhotometricInterpretation);
+  instance.series_number = Integer(d, DCM_SeriesNumber).value_or(0);
+  instance.instance_number = Integer(d, DCM_InstanceNumber).value_or(0);
+  instance.temporal_position = Integer(d, DCM_TemporalPositionIdentifier).value_or(0);
+  instance.echo_number = Integer(d, DCM_EchoNumbers);
+  instance.echo_time = Number(d, DCM_EchoTime);
+  std::string time = String(d, DCM_AcquisitionTime);
+  if (time.empty()) time = String(d, DCM_ContentTime);
+  instance.acquisition_time = Seconds(time).value_or(0);
+  instance.rows = Unsigned(d, DCM_Rows, 0);
+  instance.columns = Unsigned(d, DCM_Columns, 0);
+  instance.bits_allocated = Unsigned(d, DCM_BitsAllocated, 16);
+  instance.bits_stored = Unsigned(d, DCM_BitsStored, instance.bits_allocated);
+  instance.high_bit = Unsigned(d, DCM_HighBit, instance.bits_stored - 1);
+  instance.is_signed = Unsigned(d, DCM_PixelRepresentation, 0) == 1;
+  instance.samples = Unsigned(d, DCM_SamplesPerPixel, 1);
+  instance.frames =
+      static_cast<unsigned>(std::max<std::int64_t>(1, Integer(d, DCM_NumberOfFrames).value_or(1)));
+  if (instance.rows == 0 || instance.columns == 0) {
+    return absl::InvalidArgumentError("Rows or Columns missing or zero");
+  }
+  if (instance.bits_allocated != 8 && instance.bits_allocated != 16 &&
+      instance.bits_allocated != 32) {
+    return absl::InvalidArgumentError("unsupported BitsAllocated " +
+                                      std::to_string(instance.bits_allocated));
+  }
+  if (instance.bits_stored == 0 || instance.bits_stored > instance.bits_allocated ||
+      instance.high_bit >= instance.bits_allocated) {
+    return absl::InvalidArgumentError("inconsistent BitsStored/HighBit");
+  }
+  // PixelPaddingValue is US or SS per PixelRepresentation; read it as a number either way.
+  auto padding = [&](const DcmTagKey& tag) -> std::optional<double> {
+    Uint16 unsigned_value = 0;
+    if (d.findAndGetUint16(tag, unsigned_value).bad()) return std::nullopt;
+    if (instance.is_signed) return static_cast<double>(static_cast<Sint16>(unsigned_value));
+    return static_cast<double>(unsigned_value);
+  };
+  instance.padding_value = padding(DCM_PixelPaddingValue);
+  instance.padding_limit = padding(DCM_PixelPaddingRangeLimit);
+  instance.slice_thickness = Number(d, DCM_SliceThickness);
+  instance.spacing_between_slices = Number(d, DCM_SpacingBetweenSlices);
+  instance.repetition_time_ms = Number(d, DCM_RepetitionTime);
+
+  FrameGeometry& g = instance.geometry;
+  g.slope = Number(d, DCM_RescaleSlope).value_or(1);
+  if (g.slope == 0) g.slope = 1;
+  g.intercept = Number(d, DCM_RescaleIntercept).value_or(0);
+  auto orientation = Numbers(d, DCM_ImageOrientationPatient, 6);
+  auto position = Numbers(d, DCM_ImagePositionPatient, 3);
+  auto spacing = Numbers(d, DCM_PixelSpacing, 2);
+  if (orientation && position) {
+    g.row_dir = {(*orientation)[0], (*orientation)[1], (*orientation)[2]};
+    g.col_dir = {(*orientation)[3], (*orientation)[4], (*orientation)[5]};
+    double rn = Norm(g.row_dir), cn = Norm(g.col_dir);
+    if (rn > 0.5 && cn > 0.5 && std::abs(Dot(g.row_dir, g.col_dir)) / (rn * cn) < 1e-3) {
+      g.row_dir = Scaled(g.row_dir, 1 / rn);
+      g.col_dir = Scaled(g.col_dir, 1 / cn);
+      g.position = {(*position)[0], (*position)[1], (*position)[2]};
+      instance.has_geometry = true;
+    }
+  }
+  if (spacing && (*spacing)[0] > 0 && (*spacing)[1] > 0) {
+    g.dy = (*spacing)[0];
+    g.dx = (*spacing)[1];
+  }
+  if (instance.image_type.find("MOSAIC") != std::string::npos)
+    instance.mosaic_images = MosaicImages(d);
+  instance.metadata = AcquisitionMetadata(d, instance);
+  return absl::OkStatus();
+}
+
+// A stack: slices that can share one grid.
+struct Stack {
+  std::string key;
+  std::vector<Slice> slices;
+  std::optional<std::int64_t> echo_number;
+  std::optional<double> echo_time;
+  std::string image_type;
+};
+
+struct Plane {
+  std::vector<Slice*> times;  // the slices at this position, in temporal order
+  double depth = 0;
+};
+
+// Builds the voxels of one stack.
+class StackBuilder {
+ public:
+  explicit StackBuilder(Stack& stack) : stack_(stack) {}
+
+  absl::StatusOr<Volume> Build() {
+    TRIB_RETURN_IF_ERROR(CheckPixels());
+    TRIB_RETURN_IF_ERROR(SortAndGroup());
+    TRIB_RETURN_IF_ERROR(Geometry());
+    TRIB_RETURN_IF_ERROR(Voxels());
+    return std::move(volume_);
+  }
+
+ private:
+  absl::Status CheckPixels() {
+    const Instance& first = *stack_.slices.front().instance;
+    for (const Slice& slice : stack_.slices) {
+      const Instance& in = *slice.instance;
+      if (in.samples != 1 || (in.photometric != "MONOCHROME1" && in.photometric != "MONOCHROME2")) {
+        return absl::UnimplementedError(in.source + ": colour images (" + in.photometric +
+                                        ") are not converted; only MONOCHROME1/2");
+      }
+      if (!in.has_geometry &&
+          !slice.instance->file->getDataset()->tagExists(DCM_PerFrameFunctionalGroupsSequence)) {
+        return absl::InvalidArgumentError(in.source +
+                                          ": no ImagePositionPatient/ImageOrientationPatient: no "
+                                          "patient geometry to place the image");
+      }
+      if (in.bits_allocated != first.bits_allocated) {
+        return absl::InvalidArgumentError("BitsAllocated varies within the stack");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SortAndGroup() {
+    const FrameGeometry& g = stack_.slices.front().geometry;
+    normal_ = Cross(g.row_dir, g.col_dir);
+    for (Slice& slice : stack_.slices) slice.depth = Dot(slice.geometry.position, normal_);
+    std::vector<Slice*> sorted;
+    for (Slice& slice : stack_.slices) sorted.push_back(&slice);
+    auto temporal = [](const Slice* s) {
+      return std::make_tuple(s->instance->temporal_position, s->instance->instance_number,
+                             s->instance->acquisition_time, s->frame, s->instance->sop_uid);
+    };
+    std::stable_sort(sorted.begin(), sorted.end(), [&](const Slice* a, const Slice* b) {
+      if (std::abs(a->depth - b->depth) >= kSamePositionMm) return a->depth < b->depth;
+      return temporal(a) < temporal(b);
+    });
+    for (Slice* slice : sorted) {
+      if (planes_.empty() || std::abs(slice->depth - planes_.back().depth) >= kSamePositionMm) {
+        planes_.push_back({{}, slice->depth});
+      }
+      planes_.back().times.push_back(slice);
+    }
+    std::size_t times = planes_.front().times.size();
+    for (const Plane& plane : planes_) {
+      if (plane.times.size() != times) {
+        return absl::FailedPreconditionError(
+            "repeated slice positions with unequal counts (" + std::to_string(times) + " vs " +
+            std::to_string(plane.times.size()) +
+            " images at one position): an incomplete 4D series or mixed acquisitions");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Geometry() {
+    const Slice& first = *planes_.front().times.front();
+    const FrameGeometry& g = first.geometry;
+    Metadata& r = volume_.reconstruction;
+    nx_ = first.columns;
+    ny_ = first.rows;
+    nt_ = planes_.front().times.size();
+    volume_.spacing = {g.dx, g.dy, 1};
+    volume_.origin = g.position;
+    volume_.direction = {g.row_dir[0], g.col_dir[0], normal_[0],   g.row_dir[1], g.col_dir[1],
+                         normal_[1],   g.row_dir[2], g.col_dir[2], normal_[2]};
+    r["SortedBy"] = std::string("position along the slice normal (ImagePositionPatient)");
+    r["SourceSliceCount"] = static_cast<std::int64_t>(planes_.size());
+    r["VolumeCount"] = static_cast<std::int64_t>(nt_);
+    if (first.instance->repetition_time_ms && *first.instance->repetition_time_ms > 0) {
+      volume_.time_step = *first.instance->repetition_time_ms / 1000.0;
+    }
+    if (nt_ > 1) {
+      r["FourD"] =
+          std::string("repeated slice positions: kept as one 4D volume of " + std::to_string(nt_) +
+                      " time points, ordered by "
+                      "TemporalPositionIdentifier, InstanceNumber, AcquisitionTime");
+    }
+    std::size_t n = planes_.size();
+    if (n == 1) {
+      const Instance& in = *first.instance;
+      double dz = in.spacing_between_slices.value_or(in.slice_thickness.value_or(1));
+      if (dz <= 0) dz = 1;
+      volume_.spacing[2] = dz;
+      nz_ = 1;
+      r["SliceSpacingSource"] = std::string("single slice: SpacingBetweenSlices or SliceThickness");
+      return absl::OkStatus();
+    }
+    std::vector<double> steps;
+    double max_shift = 0;
+    for (std::size_t k = 1; k < n; ++k) steps.push_back(planes_[k].depth - planes_[k - 1].depth);
+    for (std::size_t k = 0; k < n; ++k) {
+      Vec3 offset = Sub(planes_[k].times.front()->geometry.position, g.position);
+      Vec3 in_plane = Sub(offset, Scaled(normal_, planes_[k].depth - planes_.front().depth));
+      max_shift = std::max(max_shift, Norm(in_plane));
+    }
+    std::vector<double> sorted_steps = steps;
+    std::nth_element(sorted_steps.begin(), sorted_steps.begin() + sorted_steps.size() / 2,
+                     sorted_steps.end());
+    double median = sorted_steps[sorted_steps.size() / 2];
+    double extent = planes_.back().depth - planes_.front().depth;
+    double max_deviation = 0;
+    for (double step : steps) max_deviation = std::max(max_deviation, std::abs(step - median));
+    bool irregular = max_deviation > kGapToleranceMm;
+    bool tilted = max_shift > kTiltToleranceMm;
+    r["SliceSpacingSource"] = std::string("ImagePositionPatient (never SliceThickness)");
+    r["SliceSpacingMaxDeviation"] = max_deviation;
+    if (!irregular) {
+      nz_ = n;
+    } else {
+      nz_ = static_cast<std::size_t>(std::llround(extent / median)) + 1;
+      if (nz_ > 4 * n + 16) {
+        return absl::FailedPreconditionError("slice gaps too irregular to resample (" +
+                                             std::to_string(nz_) + " slices for " +
+                                             std::to_string(n) + ")");
+      }
+    }
+    volume_.spacing[2] = extent / static_cast<double>(nz_ - 1);
+    if (irregular || tilted) {
+      resample_ = true;
+      std::vector<std::string> reasons;
+      if (irregular) {
+        reasons.push_back("slice gaps vary by " + std::to_string(max_deviation) + " mm (> " +
+                          std::to_string(kGapToleranceMm) +
+                          " mm): missing slices or variable spacing");
+      }
+      if (tilted) {
+        double angle = std::atan2(max_shift, extent) * 180.0 / M_PI;
+        reasons.push_back("slices shifted in plane by up to " + std::to_string(max_shift) +
+                          " mm: gantry tilt or sheared geometry");
+        r["GantryTiltDetectedDegrees"] = angle;
+      }
+      r["Resampled"] = std::string("onto a regular orthogonal grid by linear interpolation");
+      r["ResampleReasons"] = reasons;
+      std::vector<double> depths, positions;
+      for (const Plane& plane : planes_) {
+        depths.push_back(plane.depth - planes_.front().depth);
+        for (double v : plane.times.front()->geometry.position) positions.push_back(v);
+      }
+      r["OriginalSliceDepths"] = depths;
+      r["OriginalImagePositionPatient"] = positions;
+      r["OriginalSliceStepMedian"] = median;
+    }
+    return absl::OkStatus();
+  }
+
+  // Decodes one slice into real values; padding voxels become NaN.
+  absl::Status Decode(const Slice& slice, std::vector<std::int32_t>& stored,
+                      std::vector<float>& real) {
+    Instance& in = *slice.instance;
+    TRIB_RETURN_IF_ERROR(Frame(in, slice.frame, stored));
+    std::size_t count = std::size_t{slice.rows} * slice.columns;
+    real.resize(count);
+    double slope = slice.geometry.slope, intercept = slice.geometry.intercept;
+    bool pad = in.padding_value.has_value();
+    double lo = 0, hi = 0;
+    if (pad) {
+      lo = *in.padding_value;
+      hi = in.padding_limit.value_or(lo);
+      if (hi < lo) std::swap(lo, hi);
+    }
+    for (std::size_t row = 0; row < slice.rows; ++row) {
+      for (std::size_t col = 0; col < slice.columns; ++col) {
+        std::int32_t v = Tile(in, slice, stored, row, col);
+        std::size_t i = row * slice.columns + col;
+        if (pad && v >= lo && v <= hi) {
+          real[i] = std::numeric_limits<float>::quiet_NaN();
+          ++padded_;
+        } else {
+          real[i] = static_cast<float>(slope * v + intercept);
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::int32_t Tile(const Instance& in, const Slice& slice, const std::vector<std::int32_t>& stored,
+                    std::size_t row, std::size_t col) const {
+    if (slice.tile < 0) return stored[row * in.columns + col];
+    std::size_t per_row = in.columns / slice.columns;
+    std::size_t tile_row = static_cast<std::size_t>(slice.tile) / per_row;
+    std::size_t tile_col = static_cast<std::size_t>(slice.tile) % per_row;
+    return stored[(tile_row * slice.rows + row) * in.columns + tile_col * slice.columns + col];
+  }
+
+  absl::Status Frame(Instance& in, unsigned frame, std::vector<std::int32_t>& stored) {
+    if (cached_instance_ == &in && cached_frame_ == frame) {
+      stored = cached_;
+      return absl::OkStatus();
+    }
+    TRIB_RETURN_IF_ERROR(DecodeFrame(in, frame, cached_));
+    cached_instance_ = &in;
+    cached_frame_ = frame;
+    stored = cached_;
+    return absl::OkStatus();
+  }
+
+  absl::Status Voxels() {
+    Metadata& r = volume_.reconstruction;
+    bool integral = !resample_;
+    double slope0 = planes_.front().times.front()->geometry.slope;
+    double intercept0 = planes_.front().times.front()->geometry.intercept;
+    bool constant = true;
+    for (const Slice& slice : stack_.slices) {
+      if (slice.geometry.slope != 1 ||
+          slice.geometry.intercept != std::floor(slice.geometry.intercept)) {
+        integral = false;
+      }
+      if (slice.geometry.slope != slope0 || slice.geometry.intercept != intercept0)
+        constant = false;
+    }
+    if (constant) {
+      r["RescaleSlope"] = slope0;
+      r["RescaleIntercept"] = intercept0;
+    } else {
+      r["RescaleVariesPerSlice"] = std::string("applied per slice");
+    }
+    volume_.size = {nx_, ny_, nz_, nt_};
+    std::size_t plane_size = nx_ * ny_;
+    std::vector<float> values(plane_size * nz_ * nt_);
+    std::vector<std::int32_t> stored;
+    std::vector<float> real;
+    if (!resample_) {
+      for (std::size_t t = 0; t < nt_; ++t) {
+        for (std::size_t k = 0; k < nz_; ++k) {
+          TRIB_RETURN_IF_ERROR(Decode(*planes_[k].times[t], stored, real));
+          std::copy(real.begin(), real.end(), values.begin() + (t * nz_ + k) * plane_size);
+        }
+      }
+    } else {
+      std::vector<std::vector<float>> decoded(planes_.size());
+      const FrameGeometry& g0 = planes_.front().times.front()->geometry;
+      for (std::size_t t = 0; t < nt_; ++t) {
+        for (std::size_t p = 0; p < planes_.size(); ++p) {
+          TRIB_RETURN_IF_ERROR(Decode(*planes_[p].times[t], stored, decoded[p]));
+        }
+        for (std::size_t k = 0; k < nz_; ++k) {
+          double depth = planes_.front().depth + static_cast<double>(k) * volume_.spacing[2];
+          std::size_t a = 0;
+          while (a + 2 < planes_.size() && planes_[a + 1].depth <= depth) ++a;
+          double span = planes_[a + 1].depth - planes_[a].depth;
+          double w = std::clamp((depth - planes_[a].depth) / span, 0.0, 1.0);
+          float* out = values.data() + (t * nz_ + k) * plane_size;
+          for (std::size_t j = 0; j < ny_; ++j) {
+            for (std::size_t i = 0; i < nx_; ++i) {
+              double v = 0;
+              for (int side = 0; side < 2; ++side) {
+                double weight = side == 0 ? 1 - w : w;
+                if (weight < 1e-9) continue;
+                std::size_t p = a + side;
+                const FrameGeometry& gp = planes_[p].times[t]->geometry;
+                Vec3 shift = Sub(g0.position, gp.position);
+                double u = static_cast<double>(i) + Dot(shift, gp.row_dir) / gp.dx;
+                double s = static_cast<double>(j) + Dot(shift, gp.col_dir) / gp.dy;
+                v += weight * Bilinear(decoded[p], u, s);
+              }
+              out[j * nx_ + i] = static_cast<float>(v);
+            }
+          }
+        }
+      }
+    }
+    // Padding (and, after resampling, voxels outside every source slice) take the lowest real
+    // value.
+    float lowest = std::numeric_limits<float>::infinity();
+    std::size_t missing = 0;
+    for (float v : values) {
+      if (std::isnan(v)) {
+        ++missing;
+      } else {
+        lowest = std::min(lowest, v);
+      }
+    }
+    if (!std::isfinite(lowest)) lowest = 0;
+    if (missing > 0) {
+      for (float& v : values) {
+        if (std::isnan(v)) v = lowest;
+      }
+      r["FillValue"] = static_cast<double>(lowest);
+      r["FilledVoxels"] = static_cast<std::int64_t>(missing);
+    }
+    const Instance& first = *planes_.front().times.front()->instance;
+    if (first.padding_value) {
+      r["PixelPaddingValue"] = *first.padding_value;
+      if (first.padding_limit) r["PixelPaddingRangeLimit"] = *first.padding_limit;
+      r["PaddingVoxelsMasked"] = static_cast<std::int64_t>(padded_);
+    }
+    Store(values, integral, first.bits_allocated);
+    r["OutputPixelType"] = std::string(common::PixelTypeName(volume_.pixel_type));
+    return absl::OkStatus();
+  }
+
+  double Bilinear(const std::vector<float>& plane, double u, double v) const {
+    constexpr double kEdge = 1e-6;
+    if (u < -kEdge || v < -kEdge || u > nx_ - 1 + kEdge || v > ny_ - 1 + kEdge) {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    u = std::clamp(u, 0.0, static_cast<double>(nx_ - 1));
+    v = std::clamp(v, 0.0, static_cast<double>(ny_ - 1));
+    std::size_t i0 = static_cast<std::size_t>(u), j0 = static_cast<std::size_t>(v);
+    std::size_t i1 = std::min(i0 + 1, nx_ - 1), j1 = std::min(j0 + 1, ny_ - 1);
+    double fu = u - i0, fv = v - j0;
+    auto at = [&](std::size_t i, std::size_t j) { return static_cast<double>(plane[j * nx_ + i]); };
+    double top = fu < 1e-9 ? at(i0, j0) : (1 - fu) * at(i0, j0) + fu * at(i1, j0);
+    if (fv < 1e-9) return top;
+    double bottom = fu < 1e-9 ? at(i0, j1) : (1 - fu) * at(i0, j1) + fu * at(i1, j1);
+    return (1 - fv) * top + fv * bottom;
+  }
+
+  template <typename T>
+  void StoreAs(const std::vector<float>& values, common::PixelType type) {
+    volume_.pixel_type = type;
+    volume_.voxels.resize(values.size() * sizeof(T));
+    T* out = reinterpret_cast<T*>(volume_.voxels.data());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if constexpr (std::is_integral_v<T>) {
+        out[i] = static_cast<T>(std::lround(values[i]));
+      } else {
+        out[i] = static_cast<T>(values[i]);
+      }
+    }
+  }
+
+  // Integer data stay integers in the narrowest type that holds them; anything else is float32.
+  void Store(const std::vector<float>& values, bool integral, unsigned bits_allocated) {
+    if (!integral) return StoreAs<float>(values, common::PixelType::kFloat32);
+    float lo = 0, hi = 0;
+    if (!values.empty()) {
+      auto [min_it, max_it] = std::minmax_element(values.begin(), values.end());
+      lo = *min_it;
+      hi = *max_it;
+    }
+    if (bits_allocated == 8 && lo >= 0 && hi <= 255)
+      return StoreAs<std::uint8_t>(values, common::PixelType::kUint8);
+    if (lo >= -32768 && hi <= 32767)
+      return StoreAs<std::int16_t>(values, common::PixelType::kInt16);
+    if (lo >= 0 && hi <= 65535) return StoreAs<std::uint16_t>(values, common::PixelType::kUint16);
+    StoreAs<std::int32_t>(values, common::PixelType::kInt32);
+  }
+
+  Stack& stack_;
+  Volume volume_;
+  Vec3 normal_ = {0, 0, 1};
+  std::vector<Plane> planes_;
+  std::size_t nx_ = 0, ny_ = 0, nz_ = 0, nt_ = 1;
+  bool resample_ = false;
+  std::size_t padded_ = 0;
+  const Instance* cached_instance_ = nullptr;
+  unsigned cached_frame_ = 0;
+  std::vector<std::int32_t> cached_;
+};
+
+}  // namespace
+
+struct SeriesReader::Impl {
+  std::vector<std::unique_ptr<Instance>> instances;
+  std::vector<std::string> series_order;
+
+  absl::Status Keep(std::unique_ptr<Instance> instance) {
+    absl::Status status = ReadHeader(*instance);
+    if (!status.ok()) return status;
+    if (std::find(series_order.begin(), series_order.end(), instance->series_uid) ==
+        series_order.end()) {
+      series_order.push_back(instance->series_uid);
+    }
+    instances.push_back(std::move(instance));
+    return absl::OkStatus();
+  }
+};
+
+SeriesReader::SeriesReader() : impl_(std::make_unique<Impl>()) { RegisterCodecs(); }
+SeriesReader::SeriesReader(SeriesReader&&) noexcept = default;
+SeriesReader& SeriesReader::operator=(SeriesReader&&) noexcept = default;
+SeriesReader::~SeriesReader() = default;
+
+absl::Status SeriesReader::AddFile(const std::string& path) {
+  auto instance = std::make_unique<Instance>();
+  instance->source = path;
+  instance->file = std::make_unique<DcmFileFormat>();
+  OFCondition condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
+                                                   kHeaderReadLimit, ERM_autoDetect);
+  if (condition.bad())
+    return absl::InvalidArgumentError(std::string("not readable DICOM: ") + condition.text());
+  return impl_->Keep(std::move(instance));
+}
+
+absl::Status SeriesReader::AddBytes(std::string bytes, std::string source) {
+  auto instance = std::make_unique<Instance>();
+  instance->source = std::move(source);
+  instance->bytes = std::make_shared<const std::string>(std::move(bytes));
+  instance->stream = NewMemoryInputStream(*instance->bytes, kMaxInflatedBytes);
+  instance->file = std::make_unique<DcmFileFormat>();
+  instance->file->transferInit();
+  OFCondition condition =
+      instance->file->read(*instance->stream, EXS_Unknown, EGL_noChange, kHeaderReadLimit);
+  instance->file->transferEnd();
+  if (condition.bad() || condition == EC_StreamNotifyClient) {
+    return absl::InvalidArgumentError(std::string("not readable DICOM: ") +
+                                      (condition.bad() ? condition.text() : "truncated"));
+  }
+  return impl_->Keep(std::move(instance));
+}
+
+std::vector<std::string> SeriesReader::SeriesUids() const { return impl_->series_order; }
+
+namespace {
+
+absl::Status SlicesOf(Instance& in, std::vector<Slice>& out);
+
+std::string StackKey(const Slice& s) {
+  const Instance& in = *s.instance;
+  const FrameGeometry& g = s.geometry;
+  std::string key;
+  for (double v : g.row_dir) key += Rounded(v, 1e-4) + ",";
+  for (double v : g.col_dir) key += Rounded(v, 1e-4) + ",";
+  key += "|" + std::to_string(s.rows) + "x" + std::to_string(s.columns);
+  key += "|" + Rounded(g.dx, 1e-4) + "," + Rounded(g.dy, 1e-4);
+  key += "|echo " + (in.echo_number ? std::to_string(*in.echo_number)
+                     : in.echo_time ? Rounded(*in.echo_time, 1e-3)
+                                    : std::string("-"));
+  key += "|" + in.image_type;
+  return key;
+}
+
+}  // namespace
+
+SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) {
+  SeriesVolumes result;
+  result.series_instance_uid = series_instance_uid;
+  std::vector<std::unique_ptr<Instance>> mine;
+  auto& all = impl_->instances;
+  for (auto& instance : all) {
+    if (instance && instance->series_uid == series_instance_uid)
+      mine.push_back(std::move(instance));
+  }
+  all.erase(std::remove(all.begin(), all.end(), nullptr), all.end());
+  impl_->series_order.erase(
+      std::remove(impl_->series_order.begin(), impl_->series_order.end(), series_instance_uid),
+      impl_->series_order.end());
+  result.instance_count = mine.size();
+  if (mine.empty()) {
+    result.status = absl::NotFoundError("no instances of series " + series_instance_uid);
+    return result;
+  }
+  const Instance& first = *mine.front();
+  result.label = first.protocol + "_" + std::to_string(first.series_number);
+
+  std::vector<Stack> stacks;
+  std::map<std::string, std::size_t> by_key;
+  for (auto& instance : mine) {
+    std::vector<Slice> slices;
+    absl::Status status = SlicesOf(*instance, slices);
+    if (!status.ok()) {
+      result.status = status;
+      return result;
+    }
+    for (Slice& slice : slices) {
+      std::string key = StackKey(slice);
+      auto [it, inserted] = by_key.emplace(key, stacks.size());
+      if (inserted) {
+        stacks.push_back(
+            {key, {}, instance->echo_number, instance->echo_time, instance->image_type});
+      }
+      stacks[it->second].slices.push_back(slice);
+    }
+  }
+  std::set<std::string> echoes, types;
+  for (const Stack& stack : stacks) {
+    echoes.insert(stack.echo_number ? std::to_string(*stack.echo_number)
+                  : stack.echo_time ? Rounded(*stack.echo_time, 1e-3)
+                                    : "");
+    types.insert(stack.image_type);
+  }
+  std::map<std::string, int> used;
+  std::vector<std::string> failures;
+  for (std::size_t s = 0; s < stacks.size(); ++s) {
+    Stack& stack = stacks[s];
+    StackBuilder builder(stack);
+    absl::StatusOr<Volume> volume = builder.Build();
+    if (!volume.ok()) {
+      failures.push_back(std::string(volume.status().message()));
+      if (result.status.ok()) result.status = volume.status();
+      continue;
+    }
+    const Instance& head = *stack.slices.front().instance;
+    volume->protocol_name = head.protocol;
+    volume->series_number = head.series_number;
+    volume->metadata = head.metadata;
+    std::string suffix;
+    if (echoes.size() > 1 && stack.echo_number) suffix += "_e" + std::to_string(*stack.echo_number);
+    if (types.size() > 1) {
+      std::vector<std::string> parts = Split(stack.image_type);
+      bool phase = std::find(parts.begin(), parts.end(), "P") != parts.end() ||
+                   std::find(parts.begin(), parts.end(), "PHASE") != parts.end();
+      if (phase) suffix += "_ph";
+    }
+    int count = ++used[suffix];
+    if (count > 1) suffix += "_stack" + std::to_string(count);
+    volume->name_suffix = suffix;
+    if (stacks.size() > 1) {
+      volume->reconstruction["StackSplit"] =
+          std::string("series split into " + std::to_string(stacks.size()) +
+                      " stacks by orientation, size, pixel spacing, echo and image type");
+      volume->reconstruction["StackKey"] = stack.key;
+    }
+    volume->reconstruction["InstanceCount"] = static_cast<std::int64_t>(stack.slices.size());
+    result.volumes.push_back(std::move(*volume));
+  }
+  if (!failures.empty() && failures.size() > 1) {
+    std::string message;
+    for (const std::string& f : failures) message += (message.empty() ? "" : "; ") + f;
+    result.status = absl::Status(result.status.code(), message);
+  }
+  return result;
+}
+
+namespace {
+
+absl::Status SlicesOf(Instance& in, std::vector<Slice>& out) {
+  Slice base;
+  base.instance = &in;
+  base.rows = in.rows;
+  base.columns = in.columns;
+  base.geometry = in.geometry;
+  if (in.image_type.find("MOSAIC") != std::string::npos) {
+    return absl::UnimplementedError(in.source + ": Siemens mosaic images are not de-mosaiced yet");
+  }
+  if (in.frames > 1) {
+    return absl::UnimplementedError(in.source + ": multi-frame instances (" +
+                                    std::to_string(in.frames) + " frames) are not converted yet");
+  }
+  out.push_back(base);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+}  // namespace tributary::dicom

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/volume.h"
+
+namespace tributary::dicom {
+
+// The outcome of reconstructing one DICOM series: its volumes (one per stack: echo, orientation,
+// image type, size), or why none could be built.
+struct SeriesVolumes {
+  std::string series_instance_uid;
+  std::string label;  // "<protocol>_<series number>", for messages
+  std::size_t instance_count = 0;
+  absl::Status status;
+  std::vector<common::Volume> volumes;
+};
+
+}  // namespace tributary::dicom
