@@ -177,7 +177,8 @@ struct Instance {
   std::optional<double> repetition_time_ms;
   bool has_geometry = false;
   FrameGeometry geometry;
-  int mosaic_images = 0;  // Siemens mosaic: number of tiles holding images
+  int mosaic_images = 0;              // Siemens mosaic: number of tiles holding images
+  std::optional<Vec3> mosaic_normal;  // CSA SliceNormalVector: the order of the tiles in space
   Metadata metadata;
 };
 
@@ -310,6 +311,52 @@ Metadata AcquisitionMetadata(DcmDataset& d, const Instance& instance) {
   return m;
 }
 
+// The items of one element of a Siemens CSA header (SV10 layout, as nibabel's csareader reads it),
+// or nothing when the header or the element is absent.
+std::vector<std::string> CsaItems(const Uint8* data, std::size_t size, const std::string& name) {
+  auto u32 = [&](std::size_t at) {
+    Uint32 v = 0;
+    std::memcpy(&v, data + at, 4);
+    return v;
+  };
+  if (size < 16 || std::memcmp(data, "SV10", 4) != 0) return {};
+  Uint32 tags = u32(8);
+  std::size_t at = 16;
+  for (Uint32 t = 0; t < tags && t < 1000; ++t) {
+    if (at + 84 > size) return {};
+    const char* text = reinterpret_cast<const char*>(data + at);
+    std::string tag_name(text, strnlen(text, 64));
+    Uint32 items = u32(at + 76);
+    at += 84;
+    std::vector<std::string> values;
+    for (Uint32 i = 0; i < items && i < 10000; ++i) {
+      if (at + 16 > size) return {};
+      Uint32 length = u32(at + 4);
+      at += 16;
+      if (length > size - at) return {};
+      const char* item = reinterpret_cast<const char*>(data + at);
+      values.emplace_back(item, strnlen(item, length));
+      at += (length + 3) & ~Uint32{3};
+    }
+    if (tag_name == name) return values;
+  }
+  return {};
+}
+
+// One element of the Siemens CSA image header, (0029,xx10) of "SIEMENS CSA HEADER".
+std::vector<std::string> CsaImageItems(DcmDataset& d, const std::string& name) {
+  for (Uint16 block = 0x10; block <= 0xFF; ++block) {
+    if (String(d, DcmTagKey(0x0029, block)) != "SIEMENS CSA HEADER") continue;
+    DcmElement* element = nullptr;
+    DcmTagKey tag(0x0029, static_cast<Uint16>((block << 8) | 0x10));
+    if (d.findAndGetElement(tag, element).bad()) return {};
+    Uint8* data = nullptr;
+    if (element->getUint8Array(data).bad() || data == nullptr) return {};
+    return CsaItems(data, element->getLength(), name);
+  }
+  return {};
+}
+
 // The number of images in a Siemens mosaic: (0019,100A) NumberOfImagesInMosaic.
 int MosaicImages(DcmDataset& d) {
   for (Uint16 block = 0x10; block <= 0xFF; ++block) {
@@ -413,8 +460,19 @@ absl::Status ReadHeader(Instance& instance) {
     g.dy = (*spacing)[0];
     g.dx = (*spacing)[1];
   }
-  if (instance.image_type.find("MOSAIC") != std::string::npos)
+  if (instance.image_type.find("MOSAIC") != std::string::npos) {
     instance.mosaic_images = MosaicImages(d);
+    if (instance.mosaic_images == 0) {
+      std::vector<std::string> count = CsaImageItems(d, "NumberOfImagesInMosaic");
+      if (!count.empty()) instance.mosaic_images = std::atoi(count[0].c_str());
+    }
+    std::vector<std::string> normal = CsaImageItems(d, "SliceNormalVector");
+    if (normal.size() >= 3) {
+      Vec3 n = {std::atof(normal[0].c_str()), std::atof(normal[1].c_str()),
+                std::atof(normal[2].c_str())};
+      if (Norm(n) > 0.5) instance.mosaic_normal = Scaled(n, 1 / Norm(n));
+    }
+  }
   instance.metadata = AcquisitionMetadata(d, instance);
   return absl::OkStatus();
 }
@@ -871,6 +929,22 @@ std::string StackKey(const Slice& s) {
 
 }  // namespace
 
+SeriesVolumes SeriesReader::Describe(const std::string& series_instance_uid) const {
+  SeriesVolumes result;
+  result.series_instance_uid = series_instance_uid;
+  for (const auto& instance : impl_->instances) {
+    if (instance->series_uid != series_instance_uid) continue;
+    if (result.instance_count++ == 0) {
+      result.protocol_name = instance->protocol;
+      result.series_number = instance->series_number;
+      result.label = instance->protocol + "_" + std::to_string(instance->series_number);
+    }
+  }
+  if (result.instance_count == 0)
+    result.status = absl::NotFoundError("no instances of series " + series_instance_uid);
+  return result;
+}
+
 SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) {
   SeriesVolumes result;
   result.series_instance_uid = series_instance_uid;
@@ -891,6 +965,8 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
   }
   const Instance& first = *mine.front();
   result.label = first.protocol + "_" + std::to_string(first.series_number);
+  result.protocol_name = first.protocol;
+  result.series_number = first.series_number;
 
   std::vector<Stack> stacks;
   std::map<std::string, std::size_t> by_key;
@@ -970,7 +1046,33 @@ absl::Status SlicesOf(Instance& in, std::vector<Slice>& out) {
   base.columns = in.columns;
   base.geometry = in.geometry;
   if (in.image_type.find("MOSAIC") != std::string::npos) {
-    return absl::UnimplementedError(in.source + ": Siemens mosaic images are not de-mosaiced yet");
+    if (in.mosaic_images < 1) {
+      return absl::InvalidArgumentError(in.source +
+                                        ": MOSAIC image without NumberOfImagesInMosaic");
+    }
+    unsigned per_row =
+        static_cast<unsigned>(std::ceil(std::sqrt(static_cast<double>(in.mosaic_images))));
+    if (in.rows % per_row != 0 || in.columns % per_row != 0) {
+      return absl::InvalidArgumentError(in.source + ": mosaic size is not a multiple of its tiles");
+    }
+    base.rows = in.rows / per_row;
+    base.columns = in.columns / per_row;
+    // ImagePositionPatient of a mosaic places the whole mosaic as one image; the first tile has
+    // the same centre, so it starts half the difference in size further along rows and columns.
+    const FrameGeometry& g = in.geometry;
+    Vec3 first = g.position;
+    first = Sub(first, Scaled(g.row_dir, -g.dx * (in.columns - base.columns) / 2.0));
+    first = Sub(first, Scaled(g.col_dir, -g.dy * (in.rows - base.rows) / 2.0));
+    Vec3 normal = Cross(g.row_dir, g.col_dir);
+    if (in.mosaic_normal && Dot(*in.mosaic_normal, normal) < 0) normal = Scaled(normal, -1);
+    double step = in.spacing_between_slices.value_or(in.slice_thickness.value_or(1));
+    for (int tile = 0; tile < in.mosaic_images; ++tile) {
+      Slice slice = base;
+      slice.tile = tile;
+      slice.geometry.position = Sub(first, Scaled(normal, -step * tile));
+      out.push_back(slice);
+    }
+    return absl::OkStatus();
   }
   if (in.frames > 1) {
     return absl::UnimplementedError(in.source + ": multi-frame instances (" +

@@ -37,6 +37,9 @@ class SeriesReader {
   // Series Instance UIDs of the instances added so far, in the order first seen.
   std::vector<std::string> SeriesUids() const;
 
+  // What is known of a series before it is built: label, protocol, number, instance count.
+  SeriesVolumes Describe(const std::string& series_instance_uid) const;
+
   // Builds the volumes of one series and forgets its instances.
   SeriesVolumes BuildSeries(const std::string& series_instance_uid);
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ namespace tributary::dicom {
 struct SeriesVolumes {
   std::string series_instance_uid;
   std::string label;  // "<protocol>_<series number>", for messages
+  std::string protocol_name;
+  std::int64_t series_number = 0;
   std::size_t instance_count = 0;
   absl::Status status;
   std::vector<common::Volume> volumes;
