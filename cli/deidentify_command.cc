@@ -1,5 +1,7 @@
 #include "cli/deidentify_command.h"
 
+#include "cli/input_files.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,39 +91,6 @@ absl::Status WriteFileAtomically(const fs::path& path, std::string_view bytes) {
     return absl::InternalError("cannot rename into " + path.string());
   }
   return absl::OkStatus();
-}
-
-// Expands folders recursively (sorted, so runs are reproducible); skips anything under `out`.
-std::vector<fs::path> ExpandInputs(const std::vector<std::string>& inputs, const fs::path& out,
-                                   std::vector<FileResult>& missing) {
-  std::vector<fs::path> files;
-  fs::path out_abs = fs::weakly_canonical(out);
-  auto under_out = [&](const fs::path& p) {
-    auto rel = fs::weakly_canonical(p).lexically_relative(out_abs);
-    return !rel.empty() && *rel.begin() != "..";
-  };
-  for (const std::string& input : inputs) {
-    std::error_code error;
-    if (fs::is_directory(input, error)) {
-      std::vector<fs::path> found;
-      for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, error);
-           it != fs::recursive_directory_iterator(); it.increment(error)) {
-        if (error) break;
-        if (it->is_directory() && under_out(it->path())) {
-          it.disable_recursion_pending();
-          continue;
-        }
-        if (it->is_regular_file()) found.push_back(it->path());
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (fs::is_regular_file(input, error)) {
-      files.emplace_back(input);
-    } else {
-      missing.push_back({input, Outcome::kRefused, "", "no such file or directory"});
-    }
-  }
-  return files;
 }
 
 absl::StatusOr<std::vector<dicom::SafePrivateTag>> ReadSafePrivateList(const std::string& path) {
@@ -242,7 +211,9 @@ int Run(const Options& options) {
     return 2;
   }
   std::vector<FileResult> results;
-  std::vector<fs::path> files = ExpandInputs(options.inputs, options.out, results);
+  std::vector<MissingInput> missing;
+  std::vector<fs::path> files = ListInputFiles(options.inputs, options.out, missing);
+  for (const MissingInput& m : missing) results.push_back({m.path, Outcome::kRefused, "", m.reason});
 
   std::mutex mutex;
   std::map<std::string, std::string> outputs;

@@ -1,8 +1,10 @@
 #include <CLI/CLI.hpp>
 
+#include "cli/admin_commands.h"
 #include "cli/convert_command.h"
 #include "cli/deidentify_command.h"
 #include "cli/keygen_command.h"
+#include "cli/upload_command.h"
 #include "common/version.h"
 
 int main(int argc, char** argv) {
@@ -13,6 +15,8 @@ int main(int argc, char** argv) {
   tributary::cli::AddKeygenCommand(app, exit_code);
   tributary::cli::AddDeidentifyCommand(app, exit_code);
   tributary::cli::AddConvertCommand(app, exit_code);
+  tributary::cli::AddUploadCommand(app, exit_code);
+  tributary::cli::AddAdminCommands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -195,8 +195,10 @@ struct Walk {
 
   // Gathers the identifying text of the instance so that cleaned descriptors can be scrubbed of it.
   void Collect(DcmItem& item) {
-    for (unsigned long i = 0; i < item.card(); ++i) {
-      DcmElement* element = item.getElement(i);
+    // nextInContainer, not getElement(i): DCMTK seeks to the i-th element from the first each time.
+    for (DcmObject* object = item.nextInContainer(nullptr); object != nullptr;
+         object = item.nextInContainer(object)) {
+      auto* element = static_cast<DcmElement*>(object);
       Action action = Action::kKeep;
       Decision decision = Decide(*element, action);
       if (element->ident() == EVR_SQ) {
@@ -214,8 +216,8 @@ struct Walk {
   }
 
   absl::Status Process(DcmItem& item) {
-    for (unsigned long i = 0; i < item.card();) {
-      DcmElement* element = item.getElement(i);
+    for (DcmObject* object = item.nextInContainer(nullptr); object != nullptr;) {
+      auto* element = static_cast<DcmElement*>(object);
       Action action = Action::kKeep;
       bool keep = true;
       switch (Decide(*element, action)) {
@@ -242,11 +244,8 @@ struct Walk {
           break;
         }
       }
-      if (keep) {
-        ++i;
-      } else {
-        delete item.remove(i);
-      }
+      object = item.nextInContainer(element);
+      if (!keep) delete item.remove(element);
     }
     return absl::OkStatus();
   }
@@ -375,7 +374,7 @@ void AddDeidentificationMarks(DcmDataset& dataset, const DeidPolicy& policy, boo
   std::string method = Deidentifier::MethodDescription();
   std::string software = std::string("Tributary ") + kVersion;
   dataset.putAndInsertOFStringArray(DCM_DeidentificationMethod, (method + "\\" + software).c_str());
-  dataset.findAndDeleteElement(DCM_DeidentificationMethodCodeSequence);
+  delete dataset.remove(DCM_DeidentificationMethodCodeSequence);
   auto add_code = [&](const char* value, const char* meaning) {
     DcmItem* item = nullptr;
     if (dataset.findOrCreateSequenceItem(DCM_DeidentificationMethodCodeSequence, item, -2).bad()) return;
@@ -420,6 +419,17 @@ absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer
 }
 
 }  // namespace
+
+Rejection ClassifyRejection(const absl::Status& status) {
+  std::string message(status.message());
+  auto starts = [&](std::string_view prefix) { return message.rfind(prefix, 0) == 0; };
+  if (starts("not DICOM") || starts("not a storage instance")) return Rejection::kNotDicom;
+  if (starts("malformed DICOM")) return Rejection::kMalformed;
+  if (starts("not a storage SOP class")) return Rejection::kNotStorageClass;
+  if (starts("missing required attribute")) return Rejection::kMissingAttribute;
+  if (starts("BurnedInAnnotation")) return Rejection::kBurnedInAnnotation;
+  return Rejection::kOther;
+}
 
 struct Deidentifier::Impl : Engine {
   using Engine::Engine;
@@ -495,7 +505,7 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   for (const DcmTagKey& mark : {DCM_PatientIdentityRemoved, DCM_DeidentificationMethod,
                                 DCM_DeidentificationMethodCodeSequence,
                                 DCM_LongitudinalTemporalInformationModified}) {
-    dataset.findAndDeleteElement(mark);
+    delete dataset.remove(mark);  // findAndDeleteElement walks every element with a DcmStack
   }
   TRIB_RETURN_IF_ERROR(walk.Process(dataset));
   if (!dataset.tagExists(DCM_PatientID)) dataset.putAndInsertString(DCM_PatientID, walk.patient.id.c_str());

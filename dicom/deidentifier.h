@@ -27,6 +27,17 @@ struct DeidentifiedInstance {
 enum class DicomKind { kNotDicom, kDicomDir, kInstance };
 DicomKind ProbeDicom(std::string_view bytes);
 
+// Why an instance was refused, for callers that report reasons as codes.
+enum class Rejection {
+  kNotDicom,
+  kMalformed,
+  kNotStorageClass,
+  kMissingAttribute,
+  kBurnedInAnnotation,
+  kOther
+};
+Rejection ClassifyRejection(const absl::Status& status);
+
 // PS3.15 Annex E de-identification of single instances held in memory. Thread-safe: one
 // Deidentifier serves any number of threads.
 //

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "services/authenticator.h"
+#include "services/worker_pool.h"
+#include "tributary/v1/admin.grpc.pb.h"
+
+namespace tributary::services {
+
+// tributary.v1.Admin: centres and tokens (operator), studies (operator: all; centre: its own).
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  AdminService(Authenticator& authenticator, provenance::Repository& repository, WorkerPool& pool)
+      : authenticator_(authenticator), repository_(repository), pool_(pool) {}
+
+  grpc::ServerUnaryReactor* AddCentre(grpc::CallbackServerContext* context, const v1::AddCentreRequest* request,
+                                      v1::AddCentreResponse* response) override;
+  grpc::ServerUnaryReactor* ListCentres(grpc::CallbackServerContext* context,
+                                        const v1::ListCentresRequest* request,
+                                        v1::ListCentresResponse* response) override;
+  grpc::ServerUnaryReactor* ListStudies(grpc::CallbackServerContext* context,
+                                        const v1::ListStudiesRequest* request,
+                                        v1::ListStudiesResponse* response) override;
+  grpc::ServerUnaryReactor* GetStudy(grpc::CallbackServerContext* context, const v1::GetStudyRequest* request,
+                                     v1::GetStudyResponse* response) override;
+
+ private:
+  // Authenticates, then runs `body` on the worker pool and finishes the call with its status.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, bool operator_only, Body body);
+
+  Authenticator& authenticator_;
+  provenance::Repository& repository_;
+  WorkerPool& pool_;
+};
+
+}  // namespace tributary::services

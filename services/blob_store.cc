@@ -1,0 +1,110 @@
+#include "services/blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/hash.h"
+
+namespace tributary::services {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status SyncDirectory(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError("cannot open " + dir.string() + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError("fsync " + dir.string() + ": " + std::strerror(errno));
+  return absl::OkStatus();
+}
+
+absl::Status ErrnoStatus(const std::string& what) {
+  if (errno == ENOSPC || errno == EDQUOT) return absl::ResourceExhaustedError(what + ": disk full");
+  return absl::InternalError(what + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+absl::StatusOr<BlobStore> BlobStore::Open(const std::string& root) {
+  std::error_code error;
+  fs::create_directories(fs::path(root) / "tmp", error);
+  if (error) return absl::PermissionDeniedError("cannot create blob store " + root + ": " + error.message());
+  fs::create_directories(fs::path(root) / "sha256", error);
+  // Leftovers of writes interrupted by a crash are never referenced: clear them.
+  for (const auto& entry : fs::directory_iterator(fs::path(root) / "tmp", error)) fs::remove(entry.path(), error);
+  return BlobStore(root);
+}
+
+std::string BlobStore::PathOf(const std::string& sha256) const {
+  return (fs::path(root_) / "sha256" / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256).string();
+}
+
+absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
+  static std::atomic<std::uint64_t> counter{0};
+  Stored stored{ToHex(Sha256(bytes)), false};
+  fs::path final_path = PathOf(stored.sha256);
+  struct stat info {};
+  if (::stat(final_path.c_str(), &info) == 0 && static_cast<std::size_t>(info.st_size) == bytes.size()) {
+    stored.existed = true;
+    return stored;
+  }
+  fs::path temp = fs::path(root_) / "tmp" /
+                  (stored.sha256 + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus("cannot create " + temp.string());
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status status = ErrnoStatus("write " + temp.string());
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return status;
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) {
+    absl::Status status = ErrnoStatus("fdatasync " + temp.string());
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return status;
+  }
+  ::close(fd);
+  std::error_code error;
+  bool created = fs::create_directories(final_path.parent_path(), error);
+  if (error) {
+    ::unlink(temp.c_str());
+    return absl::InternalError("cannot create " + final_path.parent_path().string() + ": " + error.message());
+  }
+  if (created) {  // the new fan-out folders must survive a crash too
+    TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path().parent_path()));
+    TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path().parent_path().parent_path()));
+  }
+  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+    absl::Status status = ErrnoStatus("rename into " + final_path.string());
+    ::unlink(temp.c_str());
+    return status;
+  }
+  TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path()));
+  return stored;
+}
+
+absl::StatusOr<std::string> BlobStore::Read(const std::string& sha256) const {
+  std::ifstream in(PathOf(sha256), std::ios::binary);
+  if (!in) return absl::NotFoundError("blob " + sha256 + " not found");
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+}  // namespace tributary::services

@@ -1,0 +1,349 @@
+#include "services/ingest_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <mutex>
+
+#include "common/hash.h"
+#include "services/grpc_status.h"
+#include "services/tokens.h"
+
+namespace tributary::services {
+namespace {
+
+v1::OutcomeStatus ToProto(OutcomeStatus status) {
+  switch (status) {
+    case OutcomeStatus::kStored:
+      return v1::STORED;
+    case OutcomeStatus::kAlreadyStored:
+      return v1::ALREADY_STORED;
+    case OutcomeStatus::kConflict:
+      return v1::CONFLICT;
+    case OutcomeStatus::kRejected:
+      return v1::REJECTED;
+  }
+  return v1::OUTCOME_STATUS_UNSPECIFIED;
+}
+
+v1::RejectReason ToProto(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kNone:
+      return v1::REJECT_REASON_UNSPECIFIED;
+    case RejectReason::kDigestMismatch:
+      return v1::DIGEST_MISMATCH;
+    case RejectReason::kSizeMismatch:
+      return v1::SIZE_MISMATCH;
+    case RejectReason::kTooLarge:
+      return v1::TOO_LARGE;
+    case RejectReason::kNotDicom:
+      return v1::NOT_DICOM;
+    case RejectReason::kMalformed:
+      return v1::MALFORMED;
+    case RejectReason::kNotStorageClass:
+      return v1::NOT_STORAGE_CLASS;
+    case RejectReason::kMissingAttribute:
+      return v1::MISSING_ATTRIBUTE;
+    case RejectReason::kBurnedInAnnotation:
+      return v1::BURNED_IN_ANNOTATION;
+  }
+  return v1::REJECT_REASON_UNSPECIFIED;
+}
+
+}  // namespace
+
+// One upload stream. Reads run ahead of the work (pipelining) within a budget of files and bytes in
+// flight, so memory is bounded by the budget, not by the study. Outcomes are written as files finish.
+class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse> {
+ public:
+  UploadReactor(IngestService& service, grpc::CallbackServerContext* context) : service_(service) {
+    service_.pool_.Submit([this, context] {
+      auto principal = service_.authenticator_.Authenticate(*context);
+      if (principal.ok() && principal->role != provenance::Role::kUploader) {
+        principal = absl::PermissionDeniedError("uploads need a centre's upload token, not the operator token");
+      }
+      std::lock_guard lock(mutex_);
+      if (!principal.ok()) {
+        FailLocked(principal.status());
+        return;
+      }
+      principal_ = *principal;
+      StartReadLocked();
+    });
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    read_pending_ = false;
+    if (failed_) return MaybeFinishLocked();
+    if (!ok) {
+      reads_done_ = true;
+      return MaybeFinishLocked();
+    }
+    absl::Status status = HandleLocked();
+    if (!status.ok()) return FailLocked(status);
+    if (HasBudgetLocked()) {
+      StartReadLocked();
+    } else {
+      paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) {
+      pending_writes_.clear();
+      failed_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+    StartWriteLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mutex_);
+    if (!failed_) {
+      failed_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    }
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct PendingFile {
+    v1::FileHeader header;
+    std::string bytes;
+  };
+
+  absl::Status HandleLocked() {
+    switch (request_.part_case()) {
+      case v1::UploadRequest::kStart:
+        if (upload_id_ != 0 || current_ || files_seen_ > 0) {
+          return absl::InvalidArgumentError("UploadStart must be the first message");
+        }
+        request_id_ = request_.start().request_id();
+        if (request_id_.size() > 200) return absl::InvalidArgumentError("request_id longer than 200 characters");
+        return absl::OkStatus();
+      case v1::UploadRequest::kHeader: {
+        if (current_ || skip_bytes_ > 0) {
+          return absl::InvalidArgumentError("a FileHeader arrived before the previous file's bytes were complete");
+        }
+        const v1::FileHeader& header = request_.header();
+        if (!IngestPipeline::IsSha256Hex(header.sha256())) {
+          return absl::InvalidArgumentError("FileHeader.sha256 must be 64 lower-case hex digits");
+        }
+        ++files_seen_;
+        if (header.size() > service_.limits_.max_file_bytes) {
+          skip_bytes_ = header.size();
+          v1::UploadResponse response;
+          auto* outcome = response.mutable_outcome();
+          outcome->set_file_id(header.file_id());
+          outcome->set_status(v1::REJECTED);
+          outcome->set_reject_reason(v1::TOO_LARGE);
+          outcome->set_detail("file of " + std::to_string(header.size()) + " bytes exceeds the limit of " +
+                              std::to_string(service_.limits_.max_file_bytes));
+          pending_writes_.push_back(std::move(response));
+          StartWriteLocked();
+          return absl::OkStatus();
+        }
+        current_ = std::make_unique<PendingFile>();
+        current_->header = header;
+        current_->bytes.reserve(header.size());
+        if (header.size() == 0) DispatchLocked();
+        return absl::OkStatus();
+      }
+      case v1::UploadRequest::kChunk: {
+        const std::string& chunk = request_.chunk();
+        if (skip_bytes_ > 0) {
+          if (chunk.size() > skip_bytes_) return absl::InvalidArgumentError("more bytes than the header declared");
+          skip_bytes_ -= chunk.size();
+          return absl::OkStatus();
+        }
+        if (!current_) return absl::InvalidArgumentError("a chunk arrived without a FileHeader");
+        if (current_->bytes.size() + chunk.size() > current_->header.size()) {
+          return absl::InvalidArgumentError("file " + current_->header.file_id() +
+                                            ": more bytes than the header declared");
+        }
+        current_->bytes.append(chunk);
+        if (current_->bytes.size() == current_->header.size()) DispatchLocked();
+        return absl::OkStatus();
+      }
+      case v1::UploadRequest::PART_NOT_SET:
+        return absl::InvalidArgumentError("empty UploadRequest");
+    }
+    return absl::OkStatus();
+  }
+
+  void DispatchLocked() {
+    std::shared_ptr<PendingFile> file(std::move(current_));
+    ++files_in_flight_;
+    bytes_in_flight_ += file->bytes.size();
+    service_.pool_.Submit([this, file] {
+      absl::StatusOr<IngestOutcome> outcome = Process(*file);
+      std::lock_guard lock(mutex_);
+      --files_in_flight_;
+      bytes_in_flight_ -= file->bytes.size();
+      if (!outcome.ok()) {
+        spdlog::warn("upload {}: file not stored, stream failed: {}", upload_id_, outcome.status().ToString());
+        FailLocked(outcome.status());
+        return;
+      }
+      v1::UploadResponse response;
+      auto* proto = response.mutable_outcome();
+      proto->set_file_id(file->header.file_id());
+      proto->set_status(ToProto(outcome->status));
+      proto->set_reject_reason(ToProto(outcome->reason));
+      proto->set_detail(outcome->detail);
+      proto->set_study_instance_uid(outcome->study_uid);
+      proto->set_series_instance_uid(outcome->series_uid);
+      proto->set_sop_instance_uid(outcome->sop_instance_uid);
+      proto->set_blob_sha256(outcome->blob_sha256);
+      pending_writes_.push_back(std::move(response));
+      StartWriteLocked();
+      if (paused_ && !failed_ && HasBudgetLocked()) {
+        paused_ = false;
+        StartReadLocked();
+      }
+      MaybeFinishLocked();
+    });
+  }
+
+  absl::StatusOr<IngestOutcome> Process(const PendingFile& file) {
+    std::int64_t upload_id = 0;
+    {
+      std::lock_guard lock(upload_mutex_);
+      if (upload_id_ == 0) {
+        std::string request_id = request_id_.empty() ? "server-" + NewToken().substr(4, 32) : request_id_;
+        TRIB_ASSIGN_OR_RETURN(upload_id_, service_.repository_.StartUpload(principal_, request_id));
+      }
+      upload_id = upload_id_;
+    }
+    return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(), file.bytes);
+  }
+
+  bool HasBudgetLocked() const {
+    return files_in_flight_ < service_.limits_.max_files_in_flight &&
+           bytes_in_flight_ < service_.limits_.max_buffered_bytes;
+  }
+
+  void StartReadLocked() {
+    read_pending_ = true;
+    StartRead(&request_);
+  }
+
+  void StartWriteLocked() {
+    if (writing_ || pending_writes_.empty() || finished_) return;
+    writing_ = true;
+    write_ = std::move(pending_writes_.front());
+    pending_writes_.pop_front();
+    StartWrite(&write_);
+  }
+
+  void FailLocked(const absl::Status& status) {
+    if (!failed_) {
+      failed_ = true;
+      final_status_ = ToGrpcStatus(status);
+    }
+    MaybeFinishLocked();
+  }
+
+  void MaybeFinishLocked() {
+    if (finished_ || files_in_flight_ > 0 || writing_ || !pending_writes_.empty()) return;
+    if (failed_) {
+      finished_ = true;
+      Finish(final_status_);
+      return;
+    }
+    if (!reads_done_) return;
+    finished_ = true;
+    if (current_ || skip_bytes_ > 0) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the stream ended inside a file"));
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  IngestService& service_;
+  std::mutex mutex_;
+  std::mutex upload_mutex_;
+  provenance::Principal principal_;
+  std::string request_id_;
+  std::int64_t upload_id_ = 0;
+  v1::UploadRequest request_;
+  v1::UploadResponse write_;
+  std::deque<v1::UploadResponse> pending_writes_;
+  std::unique_ptr<PendingFile> current_;
+  std::uint64_t skip_bytes_ = 0;
+  std::uint64_t files_seen_ = 0;
+  unsigned files_in_flight_ = 0;
+  std::uint64_t bytes_in_flight_ = 0;
+  bool read_pending_ = false;
+  bool reads_done_ = false;
+  bool paused_ = false;
+  bool writing_ = false;
+  bool failed_ = false;
+  bool finished_ = false;
+  grpc::Status final_status_;
+};
+
+grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>* IngestService::Upload(
+    grpc::CallbackServerContext* context) {
+  return new UploadReactor(*this, context);
+}
+
+grpc::ServerUnaryReactor* IngestService::FindStored(grpc::CallbackServerContext* context,
+                                                    const v1::FindStoredRequest* request,
+                                                    v1::FindStoredResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_.Submit([this, context, request, response, reactor] {
+    auto principal = authenticator_.Authenticate(*context);
+    if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
+    if (request->sha256_size() > 10000) {
+      return reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 10000 digests a call"));
+    }
+    std::map<std::string, std::string> by_keyed;
+    std::vector<std::string> keyed;
+    for (const std::string& digest : request->sha256()) {
+      if (!IngestPipeline::IsSha256Hex(digest)) {
+        return reactor->Finish(
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a lower-case SHA-256 hex digest: " + digest));
+      }
+      keyed.push_back(pipeline_.KeyedDigest(digest));
+      by_keyed[keyed.back()] = digest;
+    }
+    auto stored = repository_.FindStored(principal->centre_id, keyed);
+    if (!stored.ok()) return reactor->Finish(ToGrpcStatus(stored.status()));
+    for (const auto& [k, study] : *stored) {
+      v1::StoredFile* file = response->add_stored();
+      file->set_sha256(by_keyed[k]);
+      file->set_study_instance_uid(study);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* IngestService::CompleteStudy(grpc::CallbackServerContext* context,
+                                                       const v1::CompleteStudyRequest* request,
+                                                       v1::CompleteStudyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_.Submit([this, context, request, response, reactor] {
+    auto principal = authenticator_.Authenticate(*context);
+    if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
+    if (request->study_instance_uid().empty()) {
+      return reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "study_instance_uid is required"));
+    }
+    auto completion = repository_.CompleteStudy(*principal, request->study_instance_uid(),
+                                                request->expected_instance_count());
+    if (!completion.ok()) return reactor->Finish(ToGrpcStatus(completion.status()));
+    response->set_stored_instance_count(static_cast<std::uint32_t>(completion->stored_instance_count));
+    response->set_complete(completion->complete);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace tributary::services

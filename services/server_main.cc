@@ -1,0 +1,211 @@
+// tributary-server: the ingest service. See docs/SERVER.md.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/hash.h"
+#include "common/secret_key.h"
+#include "common/version.h"
+#include "dicom/deidentifier.h"
+#include "provenance/repository.h"
+#include "services/admin_service.h"
+#include "services/blob_store.h"
+#include "services/ingest_service.h"
+#include "services/postgres_cluster.h"
+#include "services/tokens.h"
+
+namespace tributary::services {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ServerOptions {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:50051";
+  std::string database_url;
+  std::string key_file;
+  std::string profile = "research";
+  std::vector<std::string> options;
+  bool allow_burned_in = false;
+  unsigned workers = 0;
+  std::uint64_t max_file_mb = 2048;
+};
+
+absl::StatusOr<SecretKey> LoadOrCreateKey(const ServerOptions& options) {
+  if (!options.key_file.empty()) return SecretKey::FromFile(options.key_file);
+  auto from_env = SecretKey::FromEnvironment();
+  if (from_env.ok()) return from_env;
+  fs::path path = fs::path(options.data_dir) / "deid.key";
+  if (fs::exists(path)) return SecretKey::FromFile(path.string());
+  SecretKey key = SecretKey::Generate();
+  TRIB_RETURN_IF_ERROR(key.WriteNewFile(path.string()));
+  spdlog::warn("created a new de-identification key at {}: back it up, pseudonyms depend on it", path.string());
+  return key;
+}
+
+absl::StatusOr<std::string> OperatorToken(const fs::path& path) {
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    std::string token;
+    std::getline(in, token);
+    if (token.empty()) return absl::FailedPreconditionError(path.string() + " is empty");
+    return token;
+  }
+  std::string token = NewToken();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::PermissionDeniedError("cannot create " + path.string());
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return absl::InternalError("cannot write " + path.string());
+  return token;
+}
+
+absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
+  dicom::DeidPolicy policy;
+  if (options.profile == "research") {
+    policy = dicom::DeidPolicy::ResearchDefault();
+  } else if (options.profile != "basic") {
+    return absl::InvalidArgumentError("unknown profile '" + options.profile + "' (basic, research)");
+  }
+  for (const std::string& name : options.options) {
+    auto option = dicom::ParseProfileOption(name);
+    if (!option) return absl::InvalidArgumentError("unknown option '" + name + "'");
+    if (*option == dicom::ProfileOption::kRetainLongitudinalFullDates) {
+      policy.options.erase(dicom::ProfileOption::kRetainLongitudinalModifiedDates);
+    }
+    policy.options.insert(*option);
+  }
+  policy.allow_burned_in_annotation = options.allow_burned_in;
+  return policy;
+}
+
+int Serve(const ServerOptions& options) {
+  // Handle SIGINT/SIGTERM on a thread of our own: shut down cleanly, stop the embedded cluster.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::error_code error;
+  fs::create_directories(options.data_dir, error);
+  if (error) {
+    spdlog::error("cannot create data directory {}: {}", options.data_dir, error.message());
+    return 1;
+  }
+  // Private to the server; as root with the embedded cluster, the `postgres` user must be able to
+  // pass through to DATA_DIR/postgres (it still cannot list the folder or read the 0600 files).
+  ::chmod(options.data_dir.c_str(), ::geteuid() == 0 && options.database_url.empty() ? 0711 : 0700);
+
+  auto fail = [](const absl::Status& status) {
+    spdlog::error("{}", std::string(status.message()));
+    return 1;
+  };
+  auto key = LoadOrCreateKey(options);
+  if (!key.ok()) return fail(key.status());
+  auto policy = MakePolicy(options);
+  if (!policy.ok()) return fail(policy.status());
+
+  std::unique_ptr<PostgresCluster> cluster;
+  std::string url = options.database_url;
+  if (url.empty()) {
+    spdlog::info("starting the embedded PostgreSQL cluster under {}/postgres", options.data_dir);
+    auto started = PostgresCluster::Start((fs::path(options.data_dir) / "postgres").string());
+    if (!started.ok()) return fail(started.status());
+    cluster = std::move(*started);
+    url = cluster->url();
+  }
+  unsigned workers = options.workers != 0 ? options.workers : std::max(2u, std::thread::hardware_concurrency());
+  auto repository = provenance::Repository::Connect(url, static_cast<int>(workers) + 4);
+  if (!repository.ok()) return fail(repository.status());
+  auto version = (*repository)->Migrate();
+  if (!version.ok()) return fail(version.status());
+  spdlog::info("database schema version {}", *version);
+
+  auto token = OperatorToken(fs::path(options.data_dir) / "operator.token");
+  if (!token.ok()) return fail(token.status());
+  if (absl::Status added = (*repository)->AddOperatorToken(TokenDigest(*token)); !added.ok()) return fail(added);
+
+  auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
+  if (!blobs.ok()) return fail(blobs.status());
+  // The HMAC key for original-file digests is derived from the de-identification key; never stored.
+  Digest digest_key = HmacSha256(key->bytes(), "tributary original-file digests");
+  auto deidentifier = dicom::Deidentifier::Create(std::move(*key), *policy);
+  if (!deidentifier.ok()) return fail(deidentifier.status());
+  IngestPipeline pipeline(*deidentifier, *blobs, **repository,
+                          std::string(reinterpret_cast<const char*>(digest_key.data()), digest_key.size()));
+
+  WorkerPool pool(workers);
+  Authenticator authenticator(**repository);
+  IngestLimits limits;
+  limits.max_file_bytes = options.max_file_mb << 20;
+  IngestService ingest(pipeline, authenticator, **repository, pool, limits);
+  AdminService admin(authenticator, **repository, pool);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&ingest);
+  builder.RegisterService(&admin);
+  builder.SetMaxReceiveMessageSize(8 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    spdlog::error("cannot listen on {}", options.listen);
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("tributary-server {} listening on {} (port {}), data in {}, {} workers", kVersion, options.listen,
+               port, options.data_dir, workers);
+  spdlog::info("operator token in {}", (fs::path(options.data_dir) / "operator.token").string());
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("signal {}: shutting down", signal);
+  server->GetHealthCheckService()->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  server->Wait();
+  return 0;
+}
+
+}  // namespace
+}  // namespace tributary::services
+
+int main(int argc, char** argv) {
+  using tributary::services::ServerOptions;
+  ServerOptions options;
+  CLI::App app{"tributary-server: receives DICOM over gRPC, de-identifies it in memory, stores it with provenance"};
+  app.set_version_flag("--version", std::string("tributary-server ") + tributary::kVersion);
+  app.add_option("--data-dir", options.data_dir, "Data directory: blobs/, postgres/ (embedded cluster), keys, tokens")
+      ->required();
+  app.add_option("--listen", options.listen, "gRPC address to listen on")->capture_default_str();
+  app.add_option("--database-url", options.database_url,
+                 "PostgreSQL URL (libpq); without it an embedded cluster runs under DATA_DIR/postgres");
+  app.add_option("--key-file", options.key_file,
+                 "De-identification key (default: $TRIBUTARY_DEID_KEY, else DATA_DIR/deid.key, created if absent)");
+  app.add_option("--profile", options.profile, "De-identification profile: research or basic")->capture_default_str();
+  app.add_option("--option", options.options, "Add a de-identification profile option (see docs/DEIDENTIFICATION.md)");
+  app.add_flag("--allow-burned-in-annotation", options.allow_burned_in,
+               "Accept BurnedInAnnotation=YES (only where pixels are known to be clean)");
+  app.add_option("--workers", options.workers, "Worker threads (default: one per core, at least 2)");
+  app.add_option("--max-file-mb", options.max_file_mb, "Largest accepted file in MiB")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  return tributary::services::Serve(options);
+}
