@@ -605,7 +605,10 @@ class StackBuilder {
     double median = sorted_steps[sorted_steps.size() / 2];
     double extent = planes_.back().depth - planes_.front().depth;
     double max_deviation = 0;
-    for (double step : steps) max_deviation = std::max(max_deviation, std::abs(step - median));
+    // Against the mean step (jitter around a regular grid stays unresampled); a missing slice or
+    // a changed step shows as a deviation, and the median step then sets the new grid.
+    double mean = extent / static_cast<double>(n - 1);
+    for (double step : steps) max_deviation = std::max(max_deviation, std::abs(step - mean));
     bool irregular = max_deviation > kGapToleranceMm;
     bool tilted = max_shift > kTiltToleranceMm;
     r["SliceSpacingSource"] = std::string("ImagePositionPatient (never SliceThickness)");

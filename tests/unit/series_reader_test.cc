@@ -1,0 +1,365 @@
+// Volume reconstruction on synthetic series written with DCMTK, each with its true geometry: every
+// DICOM pixel must land on a voxel centre within 0.01 mm of where its headers put it.
+#include "dicom/series_reader.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <variant>
+
+#include "tests/unit/synthetic_dicom.h"
+#include "tests/unit/synthetic_series.h"
+
+namespace tributary {
+namespace {
+
+using testing::SliceTruth;
+
+constexpr double kPi = 3.14159265358979323846;
+
+// An axial stack: slice k at z = depths[k], in-plane origin (-5, -4).
+std::vector<SliceTruth> AxialStack(const std::vector<double>& depths) {
+  std::vector<SliceTruth> slices;
+  for (std::size_t k = 0; k < depths.size(); ++k) {
+    SliceTruth s;
+    s.position = {-5, -4, depths[k]};
+    s.dx = 0.8;
+    s.dy = 0.6;
+    s.instance_number = static_cast<int>(depths.size() - k);  // reversed: sorting must not use it
+    testing::FillPattern(s, static_cast<int>(k));
+    slices.push_back(s);
+  }
+  return slices;
+}
+
+absl::StatusOr<dicom::SeriesVolumes> Build(const std::vector<SliceTruth>& slices,
+                                           E_TransferSyntax xfer = EXS_LittleEndianExplicit) {
+  dicom::SeriesReader reader;
+  std::vector<std::string> temporary;  // pixels are read from them when the series is built
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    auto file = testing::MakeSeriesSlice(slices[i], static_cast<int>(i));
+    if (xfer == EXS_DeflatedLittleEndianExplicit) {
+      // Through a file: testing::Encode's buffer stream does not deflate; DCMTK's saveFile does.
+      std::string path = ::testing::TempDir() + "deflated_" + std::to_string(i) + ".dcm";
+      if (file->saveFile(path.c_str(), xfer).bad()) return absl::InternalError("cannot save");
+      temporary.push_back(path);
+      TRIB_RETURN_IF_ERROR(reader.AddFile(path));
+      continue;
+    }
+    std::string bytes = testing::Encode(*file, xfer);
+    if (bytes.empty()) return absl::InternalError("cannot encode the synthetic slice");
+    TRIB_RETURN_IF_ERROR(reader.AddBytes(std::move(bytes), "slice" + std::to_string(i)));
+  }
+  std::vector<std::string> uids = reader.SeriesUids();
+  if (uids.size() != 1) return absl::InternalError("expected one series");
+  dicom::SeriesVolumes built = reader.BuildSeries(uids.front());
+  for (const std::string& path : temporary) std::remove(path.c_str());
+  return built;
+}
+
+const common::Volume& OnlyVolume(const dicom::SeriesVolumes& series) {
+  EXPECT_TRUE(series.status.ok()) << series.status;
+  EXPECT_EQ(series.volumes.size(), 1u);
+  static const common::Volume empty;
+  return series.volumes.empty() ? empty : series.volumes.front();
+}
+
+bool Has(const common::Metadata& metadata, const std::string& key) {
+  return metadata.count(key) > 0;
+}
+
+double NumberOf(const common::Metadata& metadata, const std::string& key) {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) return std::nan("");
+  if (const double* d = std::get_if<double>(&it->second)) return *d;
+  if (const std::int64_t* i = std::get_if<std::int64_t>(&it->second))
+    return static_cast<double>(*i);
+  return std::nan("");
+}
+
+TEST(SeriesReader, SortsAlongTheNormalAndTakesSpacingFromPositions) {
+  std::vector<SliceTruth> slices = AxialStack({10, 12.5, 15, 17.5, 20});
+  std::reverse(slices.begin(), slices.end());
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_EQ(v.size, (std::array<std::size_t, 4>{10, 8, 5, 1}));
+  EXPECT_NEAR(v.spacing[0], 0.8, 1e-9);
+  EXPECT_NEAR(v.spacing[1], 0.6, 1e-9);
+  EXPECT_NEAR(v.spacing[2], 2.5, 1e-9);  // SliceThickness says 1
+  EXPECT_NEAR(v.origin[2], 10, 1e-9);
+  EXPECT_EQ(v.pixel_type, common::PixelType::kInt16);
+  EXPECT_FALSE(Has(v.reconstruction, "Resampled"));
+  EXPECT_GT(testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0), 0u);
+  EXPECT_EQ(v.protocol_name, "SYNTH");
+  EXPECT_EQ(v.series_number, 2);
+}
+
+TEST(SeriesReader, ObliqueStack) {
+  // Rows along a direction rotated 30 degrees about z then tilted 20 degrees about x.
+  double a = 30 * kPi / 180, b = 20 * kPi / 180;
+  std::array<double, 3> row = {std::cos(a), std::sin(a) * std::cos(b), std::sin(a) * std::sin(b)};
+  std::array<double, 3> col = {-std::sin(a), std::cos(a) * std::cos(b), std::cos(a) * std::sin(b)};
+  std::array<double, 3> normal = {row[1] * col[2] - row[2] * col[1],
+                                  row[2] * col[0] - row[0] * col[2],
+                                  row[0] * col[1] - row[1] * col[0]};
+  std::vector<SliceTruth> slices;
+  for (int k = 0; k < 6; ++k) {
+    SliceTruth s;
+    s.orientation = {row[0], row[1], row[2], col[0], col[1], col[2]};
+    for (int i = 0; i < 3; ++i) s.position[i] = 12.25 * (i + 1) + 1.7 * k * normal[i];
+    s.dx = 1.1;
+    s.dy = 0.9;
+    testing::FillPattern(s, k);
+    slices.push_back(s);
+  }
+  std::swap(slices[1], slices[4]);
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_EQ(v.size[2], 6u);
+  EXPECT_NEAR(v.spacing[2], 1.7, 1e-4);
+  EXPECT_FALSE(Has(v.reconstruction, "Resampled"));
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0);
+}
+
+TEST(SeriesReader, GantryTiltIsResampledOntoAnOrthogonalGrid) {
+  // Each slice 2 mm further along z and 0.6 mm (one row) further along y: a tilt of atan(0.3).
+  std::vector<SliceTruth> slices = AxialStack({0, 2, 4, 6});
+  for (std::size_t k = 0; k < slices.size(); ++k)
+    slices[k].position[1] += 0.6 * static_cast<double>(k);
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_TRUE(Has(v.reconstruction, "Resampled"));
+  EXPECT_NEAR(NumberOf(v.reconstruction, "GantryTiltDetectedDegrees"),
+              std::atan2(1.8, 6) * 180 / kPi, 1e-6);
+  EXPECT_TRUE(Has(v.reconstruction, "OriginalImagePositionPatient"));
+  EXPECT_EQ(v.size[2], 4u);
+  EXPECT_NEAR(v.spacing[2], 2, 1e-9);
+  // Orthogonal grid: the third axis is the slice normal, not the (tilted) slice step.
+  EXPECT_NEAR(v.direction[8], 1, 1e-12);
+  EXPECT_NEAR(v.direction[5], 0, 1e-12);
+  // The rows shifted out of the first slice's field of view are not on the grid.
+  std::size_t checked = testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 1e-3, true);
+  EXPECT_EQ(checked, 10u * (8 + 7 + 6 + 5));
+}
+
+TEST(SeriesReader, MissingSliceIsInterpolatedAndRecorded) {
+  std::vector<SliceTruth> slices = AxialStack({0, 2, 4, 8, 10});
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_EQ(v.size[2], 6u);
+  EXPECT_NEAR(v.spacing[2], 2, 1e-9);
+  EXPECT_TRUE(Has(v.reconstruction, "Resampled"));
+  EXPECT_TRUE(Has(v.reconstruction, "OriginalSliceDepths"));
+  EXPECT_EQ(v.pixel_type, common::PixelType::kFloat32);
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 1e-3);
+  for (std::size_t j = 0; j < v.size[1]; ++j) {
+    for (std::size_t i = 0; i < v.size[0]; ++i) {
+      double expected = (testing::VoxelValue(v, i, j, 2) + testing::VoxelValue(v, i, j, 4)) / 2;
+      ASSERT_NEAR(testing::VoxelValue(v, i, j, 3), expected, 1e-3) << i << "," << j;
+    }
+  }
+}
+
+TEST(SeriesReader, VariableGapsAreResampledToTheMedianStep) {
+  std::vector<SliceTruth> slices = AxialStack({0, 1, 2, 4, 5, 6, 9});
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_EQ(v.size[2], 10u);
+  EXPECT_NEAR(v.spacing[2], 1, 1e-9);
+  EXPECT_NEAR(NumberOf(v.reconstruction, "SliceSpacingMaxDeviation"), 1.5, 1e-9);  // 3 vs 9/6
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 1e-3);
+}
+
+TEST(SeriesReader, SmallJitterIsNotResampled) {
+  std::vector<SliceTruth> slices = AxialStack({0, 2.1, 3.95, 6.05, 8});
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_FALSE(Has(v.reconstruction, "Resampled"));
+  EXPECT_NEAR(NumberOf(v.reconstruction, "SliceSpacingMaxDeviation"), 0.15, 1e-9);
+}
+
+TEST(SeriesReader, PixelPaddingValueIsMaskedToTheLowestRealValue) {
+  std::vector<SliceTruth> slices = AxialStack({0, 1, 2});
+  for (SliceTruth& s : slices) {
+    s.intercept = -1024;
+    s.stored[0] = -2000;
+    s.stored[5] = -2000;
+  }
+  dicom::SeriesReader reader;
+  int lowest = 1 << 30;
+  for (const SliceTruth& s : slices) {
+    for (int v : s.stored) {
+      if (v != -2000) lowest = std::min(lowest, v);
+    }
+  }
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    auto file = testing::MakeSeriesSlice(slices[i], static_cast<int>(i));
+    file->getDataset()->putAndInsertUint16(DCM_PixelPaddingValue, static_cast<Uint16>(-2000));
+    ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "slice").ok());
+  }
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  const common::Volume& v = OnlyVolume(series);
+  EXPECT_EQ(NumberOf(v.reconstruction, "PaddingVoxelsMasked"), 6);
+  EXPECT_EQ(NumberOf(v.reconstruction, "PixelPaddingValue"), -2000);
+  for (SliceTruth& s : slices) {
+    s.stored[0] = lowest;
+    s.stored[5] = lowest;
+  }
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0);
+}
+
+TEST(SeriesReader, PerSliceRescaleGivesFloatVoxels) {
+  std::vector<SliceTruth> slices = AxialStack({0, 1, 2, 3});
+  slices[0].slope = 1;
+  slices[1].slope = 0.5;
+  slices[2].slope = 2.25;
+  slices[3].intercept = -7.5;
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_EQ(v.pixel_type, common::PixelType::kFloat32);
+  EXPECT_TRUE(Has(v.reconstruction, "RescaleVariesPerSlice"));
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 1e-3);
+}
+
+TEST(SeriesReader, RepeatedPositionsMakeA4DVolume) {
+  std::vector<SliceTruth> slices;
+  int instance = 1;
+  for (std::size_t t = 0; t < 4; ++t) {
+    for (double z : {0.0, 3.0, 6.0}) {
+      SliceTruth s;
+      s.position = {0, 0, z};
+      s.time = t;
+      s.instance_number = instance++;
+      testing::FillPattern(s, instance * 11);
+      slices.push_back(s);
+    }
+  }
+  std::rotate(slices.begin(), slices.begin() + 5, slices.end());
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  const common::Volume& v = OnlyVolume(*series);
+  EXPECT_EQ(v.size, (std::array<std::size_t, 4>{10, 8, 3, 4}));
+  EXPECT_NEAR(v.time_step, 2.0, 1e-9);
+  EXPECT_TRUE(Has(v.reconstruction, "FourD"));
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0);
+}
+
+TEST(SeriesReader, UnequalRepeatsAreRefused) {
+  std::vector<SliceTruth> slices = AxialStack({0, 1, 2});
+  SliceTruth extra = slices[1];
+  extra.instance_number = 9;
+  slices.push_back(extra);
+  auto series = Build(slices);
+  ASSERT_TRUE(series.ok()) << series.status();
+  EXPECT_EQ(series->status.code(), absl::StatusCode::kFailedPrecondition) << series->status;
+  EXPECT_NE(series->status.message().find("repeated slice positions"), std::string::npos);
+}
+
+TEST(SeriesReader, TwoStacksInOneSeriesBecomeTwoVolumes) {
+  std::vector<SliceTruth> axial = AxialStack({0, 1.5, 3});
+  std::vector<SliceTruth> sagittal;
+  for (int k = 0; k < 4; ++k) {
+    SliceTruth s;
+    s.orientation = {0, 1, 0, 0, 0, -1};
+    s.position = {-3.0 + 2 * k, -20, 40};
+    s.rows = 6;
+    s.columns = 7;
+    testing::FillPattern(s, 100 + k);
+    sagittal.push_back(s);
+  }
+  std::vector<SliceTruth> all = axial;
+  all.insert(all.end(), sagittal.begin(), sagittal.end());
+  auto series = Build(all);
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_TRUE(series->status.ok()) << series->status;
+  ASSERT_EQ(series->volumes.size(), 2u);
+  const common::Volume& first = series->volumes[0];
+  const common::Volume& second = series->volumes[1];
+  EXPECT_NE(first.name_suffix, second.name_suffix);
+  EXPECT_TRUE(Has(first.reconstruction, "StackSplit"));
+  testing::ExpectVoxelsWhereHeadersPutThem(first.size[0] == 10 ? first : second, axial, 0);
+  testing::ExpectVoxelsWhereHeadersPutThem(first.size[0] == 10 ? second : first, sagittal, 0);
+}
+
+TEST(SeriesReader, EchoesAreSplitWithSuffixes) {
+  std::vector<SliceTruth> all;
+  for (int echo = 1; echo <= 2; ++echo) {
+    for (SliceTruth s : AxialStack({0, 1, 2})) {
+      s.echo_number = echo;
+      all.push_back(s);
+    }
+  }
+  auto series = Build(all);
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_EQ(series->volumes.size(), 2u);
+  std::vector<std::string> suffixes = {series->volumes[0].name_suffix,
+                                       series->volumes[1].name_suffix};
+  std::sort(suffixes.begin(), suffixes.end());
+  EXPECT_EQ(suffixes, (std::vector<std::string>{"_e1", "_e2"}));
+}
+
+class SeriesReaderTransferSyntax : public ::testing::TestWithParam<E_TransferSyntax> {};
+
+TEST_P(SeriesReaderTransferSyntax, DecodesLosslessly) {
+  std::vector<SliceTruth> slices = AxialStack({0, 1, 2});
+  auto series = Build(slices, GetParam());
+  ASSERT_TRUE(series.ok()) << series.status();
+  testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(*series), slices, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Lossless, SeriesReaderTransferSyntax,
+                         ::testing::Values(EXS_LittleEndianImplicit, EXS_BigEndianExplicit,
+                                           EXS_DeflatedLittleEndianExplicit, EXS_RLELossless,
+                                           EXS_JPEGProcess14SV1, EXS_JPEGLSLossless));
+
+TEST(SeriesReader, DecodesLossyJpegBaseline) {
+  testing::CtSliceSpec spec;
+  spec.bits_allocated = 8;
+  dicom::SeriesReader reader;
+  for (int k = 0; k < 2; ++k) {
+    spec.sop_uid = "1.2.3.4." + std::to_string(k);
+    auto file = testing::MakeCtSlice(spec);
+    file->getDataset()->putAndInsertString(DCM_ImagePositionPatient,
+                                           ("0\\0\\" + std::to_string(k)).c_str());
+    file->getDataset()->putAndInsertString(DCM_RescaleIntercept, "0");
+    ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEGProcess1), "jpeg").ok());
+  }
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  const common::Volume& v = OnlyVolume(series);
+  EXPECT_EQ(v.size, (std::array<std::size_t, 4>{64, 64, 2, 1}));
+  EXPECT_EQ(v.pixel_type, common::PixelType::kUint8);
+}
+
+TEST(SeriesReader, RejectsWhatIsNotAnImage) {
+  dicom::SeriesReader reader;
+  EXPECT_EQ(reader.AddBytes("not dicom at all", "text").code(), absl::StatusCode::kInvalidArgument);
+  auto file = testing::MakeCtSlice();
+  file->getDataset()->findAndDeleteElement(DCM_PixelData);
+  absl::Status status = reader.AddBytes(testing::Encode(*file), "no-pixels");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("no pixel data"), std::string::npos) << status;
+  EXPECT_TRUE(reader.SeriesUids().empty());
+}
+
+TEST(SeriesReader, ColourImagesFailTheirSeriesWithAReason) {
+  dicom::SeriesReader reader;
+  auto file = testing::MakeCtSlice();
+  file->getDataset()->putAndInsertString(DCM_PhotometricInterpretation, "PALETTE COLOR");
+  ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "palette").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_EQ(series.status.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(series.status.message().find("colour"), std::string::npos) << series.status;
+}
+
+}  // namespace
+}  // namespace tributary
