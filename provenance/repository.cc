@@ -260,16 +260,20 @@ absl::StatusOr<StoredInstance> Repository::RecordInstance(const InstanceRecord& 
   return impl_->Transact([&](pqxx::work& w) {
     StoredInstance out{RecordResult::kStored, rec.study_uid, rec.series_uid, rec.sop_instance_uid,
                        rec.blob_sha256};
-    pqxx::result existing = w.exec_params(
-        "SELECT centre_id, original_digest, blob_sha256 FROM instances WHERE sop_instance_uid = $1",
-        rec.sop_instance_uid);
-    std::int64_t instance_id = 0;
-    if (!existing.empty()) {
+    auto compare_with_existing = [&] {
+      pqxx::result existing = w.exec_params(
+          "SELECT centre_id, original_digest, blob_sha256 FROM instances WHERE sop_instance_uid = $1 "
+          "OR (centre_id = $2 AND original_digest = $3)",
+          rec.sop_instance_uid, rec.centre_id, rec.original_digest);
+      if (existing.empty()) return false;
       bool same = existing[0][0].as<std::int64_t>() == rec.centre_id &&
                   existing[0][1].as<std::string>() == rec.original_digest;
       out.result = same ? RecordResult::kAlreadyStored : RecordResult::kConflict;
       out.blob_sha256 = existing[0][2].as<std::string>();
-    } else {
+      return true;
+    };
+    std::int64_t instance_id = 0;
+    if (!compare_with_existing()) {
       std::int64_t patient = w.exec_params(
           "INSERT INTO patients (centre_id, pseudonym) VALUES ($1, $2) ON CONFLICT (centre_id, pseudonym) "
           "DO UPDATE SET pseudonym = EXCLUDED.pseudonym RETURNING id",
@@ -289,13 +293,18 @@ absl::StatusOr<StoredInstance> Repository::RecordInstance(const InstanceRecord& 
           "ON CONFLICT (profile_edition, options, software_version) DO UPDATE SET options = EXCLUDED.options "
           "RETURNING id",
           rec.profile_edition, rec.options, rec.software_version)[0][0].as<std::int64_t>();
-      instance_id = w.exec_params(
+      // A concurrent upload of the same instance may win the race: then compare with its row.
+      pqxx::result inserted = w.exec_params(
           "INSERT INTO instances (series_id, centre_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, "
           "blob_sha256, original_digest, upload_id, deid_method_id, date_shift_days) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
           series, rec.centre_id, rec.sop_instance_uid, rec.sop_class_uid, rec.transfer_syntax_uid,
-          rec.blob_sha256, rec.original_digest, rec.upload_id, method, rec.date_shift_days)[0][0]
-          .as<std::int64_t>();
+          rec.blob_sha256, rec.original_digest, rec.upload_id, method, rec.date_shift_days);
+      if (!inserted.empty()) {
+        instance_id = inserted[0][0].as<std::int64_t>();
+      } else if (!compare_with_existing()) {
+        throw pqxx::transaction_rollback("instance vanished during insert");  // retried by the caller
+      }
     }
     std::string detail = out.result == RecordResult::kConflict
                              ? "an instance with this SOP Instance UID and different content is stored"

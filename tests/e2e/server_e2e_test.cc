@@ -1,0 +1,352 @@
+// tributary-server and the tributary CLI as users run them: a real server process with its own
+// embedded PostgreSQL, the CLI binary, and a raw gRPC client for what the CLI never sends.
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/hash.h"
+#include "tests/e2e/server_process.h"
+#include "tests/unit/synthetic_dicom.h"
+#include "tributary/v1/ingest.grpc.pb.h"
+
+namespace tributary {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::Quote;
+using testing::ReadFile;
+using testing::ServerProcess;
+using testing::Shell;
+using testing::WriteFile;
+
+const fs::path kShared = TRIBUTARY_SHARED_DIR;
+
+class ServerE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("trib_srv_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+  void StartServer(std::vector<std::string> args = {}) {
+    server_ = std::make_unique<ServerProcess>(dir_ / "data", args);
+    ASSERT_TRUE(server_->Start()) << ReadFile(server_->log());
+  }
+  // `count` slices of one study per patient, written by DCMTK.
+  std::vector<fs::path> WriteStudy(const std::string& patient, int count, const std::string& uid_root) {
+    std::vector<fs::path> paths;
+    for (int i = 0; i < count; ++i) {
+      tributary::testing::CtSliceSpec spec;
+      spec.patient_id = patient;
+      spec.patient_name = "PATIENT^" + patient;
+      spec.study_uid = uid_root + ".1";
+      spec.series_uid = uid_root + ".2";
+      spec.sop_uid = uid_root + ".3." + std::to_string(i);
+      spec.slice_position = i;
+      auto file = tributary::testing::MakeCtSlice(spec);
+      fs::path path = dir_ / "in" / patient / ("IM" + std::to_string(i));
+      WriteFile(path, tributary::testing::Encode(*file));
+      paths.push_back(path);
+    }
+    return paths;
+  }
+  nlohmann::json Upload(const std::string& token, const std::string& args, int expected_exit = 0) {
+    CommandResult r = Shell(server_->Cli("upload " + args + " --json --token " + token));
+    EXPECT_EQ(r.exit_code, expected_exit) << r.out;
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (...) {
+      ADD_FAILURE() << "not JSON: " << r.out;
+      return {};
+    }
+  }
+
+  fs::path dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ServerE2E, UploadStoresEachFileOnceResumesAndCompletesStudies) {
+  StartServer();
+  std::string token = server_->AddCentre("st-elsewhere");
+  ASSERT_EQ(token.rfind("trb_", 0), 0u) << token;
+  WriteStudy("PID-A", 12, "1.2.826.0.1.3680043.2.1125.50");
+  WriteStudy("PID-B", 5, "1.2.826.0.1.3680043.2.1125.51");
+  WriteFile(dir_ / "in" / "README.txt", "export notes\n");
+
+  nlohmann::json first = Upload(token, Quote(dir_ / "in") + " --parallel 2 --complete");
+  EXPECT_EQ(first["summary"]["STORED"], 17);
+  EXPECT_EQ(first["summary"]["SKIPPED"], 1);
+  ASSERT_EQ(first["studies"].size(), 2u);
+  for (const auto& study : first["studies"]) {
+    EXPECT_TRUE(study["complete"].get<bool>()) << study;
+    EXPECT_EQ(study["stored"], study["expected"]);
+  }
+
+  nlohmann::json again = Upload(token, Quote(dir_ / "in"));
+  EXPECT_EQ(again["summary"]["ALREADY_STORED"], 17);
+  EXPECT_EQ(again["bytes_sent"], 0) << "resume sends nothing that is stored";
+
+  CommandResult list = Shell(server_->Cli("studies list --json --token " + server_->operator_token()));
+  ASSERT_EQ(list.exit_code, 0) << list.out;
+  auto studies = nlohmann::json::parse(list.out);
+  ASSERT_EQ(studies.size(), 2u);
+  std::set<std::int64_t> counts;
+  for (const auto& s : studies) {
+    counts.insert(s["instances"].get<std::int64_t>());
+    EXPECT_EQ(s["centre"], "st-elsewhere");
+    EXPECT_FALSE(s["completed_at"].get<std::string>().empty());
+  }
+  EXPECT_EQ(counts, (std::set<std::int64_t>{12, 5}));
+  CommandResult show = Shell(server_->Cli("studies show " + std::to_string(studies[0]["id"].get<int>()) +
+                                          " --token " + token));
+  EXPECT_EQ(show.exit_code, 0) << show.out;
+  EXPECT_NE(show.out.find("CT"), std::string::npos) << show.out;
+
+  // Every blob is whole, named by its content, and readable by an independent DICOM reader.
+  int blobs = 0;
+  for (const auto& e : fs::recursive_directory_iterator(server_->data_dir() / "blobs" / "sha256")) {
+    if (!e.is_regular_file()) continue;
+    ++blobs;
+    std::string bytes = ReadFile(e.path());
+    EXPECT_EQ(ToHex(Sha256(bytes)), e.path().filename().string());
+    EXPECT_EQ(bytes.find("PID-A"), std::string::npos);
+    if (blobs == 1) {
+      EXPECT_EQ(Shell("dcmdump -q " + Quote(e.path())).exit_code, 0);
+    }
+  }
+  EXPECT_EQ(blobs, 17);
+  EXPECT_TRUE(fs::is_empty(server_->data_dir() / "blobs" / "tmp"));
+
+  CommandResult centres = Shell(server_->Cli("centres list --json --token " + server_->operator_token()));
+  ASSERT_EQ(centres.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(centres.out)[0]["instances"], 17);
+  EXPECT_TRUE(server_->Stop());
+}
+
+TEST_F(ServerE2E, ReferenceDataUploads) {
+  fs::path ct = kShared / "data/dicom/dcm_qa_ct_subset/In";
+  if (!fs::exists(ct)) GTEST_SKIP() << "reference data not found at " << ct << " (../shared absent)";
+  StartServer();
+  std::string token = server_->AddCentre("philips-site");
+  nlohmann::json report = Upload(token, Quote(ct) + " --parallel 4 --complete");
+  EXPECT_EQ(report["summary"]["STORED"], 28);
+  EXPECT_EQ(report["summary"]["SKIPPED"], 1);  // the DIRFILE
+  EXPECT_TRUE(report["studies"][0]["complete"].get<bool>());
+}
+
+// A raw client for what the CLI never sends: wrong digests, oversize files, bare bytes.
+class RawUpload {
+ public:
+  RawUpload(const std::string& address, const std::string& token) {
+    stub_ = v1::Ingest::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    if (!token.empty()) context_.AddMetadata("authorization", "Bearer " + token);
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stream_ = stub_->Upload(&context_);
+  }
+  void Send(const std::string& id, const std::string& bytes, std::string sha256 = "", std::uint64_t size = 0) {
+    v1::UploadRequest header;
+    header.mutable_header()->set_file_id(id);
+    header.mutable_header()->set_size(size != 0 ? size : bytes.size());
+    header.mutable_header()->set_sha256(sha256.empty() ? ToHex(Sha256(bytes)) : sha256);
+    stream_->Write(header);
+    std::uint64_t total = size != 0 ? size : bytes.size();
+    for (std::uint64_t at = 0; at < total; at += 512 * 1024) {
+      v1::UploadRequest chunk;
+      std::uint64_t n = std::min<std::uint64_t>(512 * 1024, total - at);
+      chunk.set_chunk(at < bytes.size() ? bytes.substr(at, n) : std::string(n, '\0'));
+      stream_->Write(chunk);
+    }
+  }
+  std::map<std::string, v1::FileOutcome> Finish(grpc::Status* status) {
+    stream_->WritesDone();
+    std::map<std::string, v1::FileOutcome> outcomes;
+    v1::UploadResponse response;
+    while (stream_->Read(&response)) outcomes[response.outcome().file_id()] = response.outcome();
+    *status = stream_->Finish();
+    return outcomes;
+  }
+
+ private:
+  std::unique_ptr<v1::Ingest::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::UploadRequest, v1::UploadResponse>> stream_;
+};
+
+TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
+  StartServer({"--max-file-mb", "1"});
+  std::string token = server_->AddCentre("gamma");
+  std::string good = tributary::testing::Encode(*tributary::testing::MakeCtSlice());
+  auto variant = [](auto edit) {
+    auto file = tributary::testing::MakeCtSlice();
+    edit(*file->getDataset());
+    return tributary::testing::Encode(*file);
+  };
+  std::string conflicting = variant([](DcmDataset& d) { d.putAndInsertString(DCM_StudyDescription, "CHANGED"); });
+  std::string burned = variant([](DcmDataset& d) {
+    d.putAndInsertString(DCM_SOPInstanceUID, "1.2.3.4.5.6.1");
+    d.putAndInsertString(DCM_BurnedInAnnotation, "YES");
+  });
+  std::string not_storage = variant([](DcmDataset& d) {
+    d.putAndInsertString(DCM_SOPInstanceUID, "1.2.3.4.5.6.2");
+    d.putAndInsertString(DCM_SOPClassUID, UID_VerificationSOPClass);
+  });
+  std::string missing = variant([](DcmDataset& d) { d.findAndDeleteElement(DCM_SOPInstanceUID); });
+
+  grpc::Status status;
+  std::map<std::string, v1::FileOutcome> outcomes;
+  {
+    RawUpload upload(server_->address(), token);
+    upload.Send("stored", good);
+    upload.Send("again", good);
+    upload.Send("digest", good, std::string(64, 'a'));
+    upload.Send("large", std::string(), std::string(64, 'b'), 3u << 20);
+    upload.Send("text", "this is not DICOM at all, just some text\n");
+    upload.Send("truncated", good.substr(0, good.size() / 2));
+    upload.Send("storage", not_storage);
+    upload.Send("missing", missing);
+    upload.Send("burned", burned);
+    outcomes = upload.Finish(&status);
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(outcomes.size(), 9u);
+  auto expect = [&](const std::string& id, v1::OutcomeStatus s, v1::RejectReason r = v1::REJECT_REASON_UNSPECIFIED) {
+    EXPECT_EQ(v1::OutcomeStatus_Name(outcomes[id].status()), v1::OutcomeStatus_Name(s)) << id;
+    EXPECT_EQ(v1::RejectReason_Name(outcomes[id].reject_reason()), v1::RejectReason_Name(r)) << id;
+    if (r != v1::REJECT_REASON_UNSPECIFIED) {
+      EXPECT_FALSE(outcomes[id].detail().empty()) << id;
+    }
+  };
+  // "stored" and "again" race on the worker pool; one stores, the other finds it stored.
+  std::multiset<std::string> pair = {v1::OutcomeStatus_Name(outcomes["stored"].status()),
+                                     v1::OutcomeStatus_Name(outcomes["again"].status())};
+  EXPECT_EQ(pair, (std::multiset<std::string>{"ALREADY_STORED", "STORED"}));
+  EXPECT_EQ(outcomes["stored"].sop_instance_uid(), outcomes["again"].sop_instance_uid());
+  EXPECT_EQ(outcomes["stored"].sop_instance_uid().rfind("2.25.", 0), 0u);
+  expect("digest", v1::REJECTED, v1::DIGEST_MISMATCH);
+  expect("large", v1::REJECTED, v1::TOO_LARGE);
+  expect("text", v1::REJECTED, v1::NOT_DICOM);
+  expect("truncated", v1::REJECTED, v1::MALFORMED);
+  expect("storage", v1::REJECTED, v1::NOT_STORAGE_CLASS);
+  expect("missing", v1::REJECTED, v1::MISSING_ATTRIBUTE);
+  expect("burned", v1::REJECTED, v1::BURNED_IN_ANNOTATION);
+
+  {
+    RawUpload second(server_->address(), token);
+    second.Send("conflict", conflicting);
+    auto conflict = second.Finish(&status);
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(v1::OutcomeStatus_Name(conflict["conflict"].status()), "CONFLICT");
+  }
+  {
+    RawUpload anonymous(server_->address(), "");
+    anonymous.Send("x", good);
+    anonymous.Finish(&status);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    RawUpload as_operator(server_->address(), server_->operator_token());
+    as_operator.Send("x", good);
+    as_operator.Finish(&status);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+
+  // The CLI reports a refusal and exits non-zero; with a wrong token it says so.
+  WriteFile(dir_ / "cli" / "burned.dcm", burned);
+  CommandResult cli = Shell(server_->Cli("upload " + Quote(dir_ / "cli") + " --token " + token));
+  EXPECT_EQ(cli.exit_code, 1) << cli.out;
+  EXPECT_NE(cli.out.find("BURNED_IN_ANNOTATION"), std::string::npos) << cli.out;
+  CommandResult wrong = Shell(server_->Cli("upload " + Quote(dir_ / "cli") + " --token trb_wrong"));
+  EXPECT_EQ(wrong.exit_code, 4) << wrong.out;
+  EXPECT_NE(wrong.out.find("not authenticated"), std::string::npos) << wrong.out;
+  CommandResult centre_as_uploader = Shell(server_->Cli("centres add other --token " + token));
+  EXPECT_NE(centre_as_uploader.exit_code, 0);
+  EXPECT_TRUE(server_->Stop());
+}
+
+// PHI planted in many attributes must appear nowhere: not in any file under the data directory
+// (blobs, PostgreSQL's own files and WAL), not in a dump of the database, not in the server log.
+TEST_F(ServerE2E, PlantedPhiNeverReachesDiskDatabaseOrLog) {
+  StartServer();
+  std::string token = server_->AddCentre("delta");
+  const std::vector<std::pair<DcmTagKey, std::string>> planted = {
+      {DCM_PatientName, "QXPHINAME^QXPHIGIVEN"},
+      {DCM_PatientID, "QXPHIPATIENTID"},
+      {DCM_RETIRED_OtherPatientIDs, "QXPHIOTHERID"},
+      {DCM_PatientAddress, "QXPHIADDRESS 1 Main Street"},
+      {DCM_PatientTelephoneNumbers, "QXPHIPHONE555"},
+      {DCM_ReferringPhysicianName, "QXPHIREFERRER"},
+      {DCM_PerformingPhysicianName, "QXPHIPERFORMER"},
+      {DCM_InstitutionName, "QXPHIINSTITUTION"},
+      {DCM_InstitutionAddress, "QXPHIINSTADDRESS"},
+      {DCM_AccessionNumber, "QXPHIACCESSION"},
+      {DCM_StudyDescription, "QXPHISTUDYDESC"},
+      {DCM_SeriesDescription, "QXPHISERIESDESC"},
+      {DCM_ImageComments, "QXPHICOMMENT"},
+      {DCM_StationName, "QXPHISTATION"},
+      {DCM_OperatorsName, "QXPHIOPERATOR"},
+      {DCM_PatientBirthName, "QXPHIBIRTHNAME"},
+      {DCM_PatientMotherBirthName, "QXPHIMOTHER"},
+      {DCM_RequestingPhysician, "QXPHIREQUESTER"},
+      {DCM_StudyID, "QXPHISTUDYID"},
+  };
+  for (int i = 0; i < 3; ++i) {
+    tributary::testing::CtSliceSpec spec;
+    spec.sop_uid = "1.2.826.0.1.3680043.2.1125.60." + std::to_string(i);
+    spec.study_uid = "1.2.826.0.1.3680043.2.1125.60.99";
+    auto file = tributary::testing::MakeCtSlice(spec);
+    for (const auto& [tag, value] : planted) file->getDataset()->putAndInsertString(tag, value.c_str());
+    DcmItem* nested = nullptr;
+    file->getDataset()->findOrCreateSequenceItem(DCM_RequestAttributesSequence, nested, -2);
+    nested->putAndInsertString(DCM_RequestedProcedureDescription, "QXPHINESTEDPROCEDURE");
+    DcmTag creator(0x0009, 0x0010);
+    creator.setVR(DcmVR(EVR_LO));
+    file->getDataset()->putAndInsertString(creator, "QXPHI PRIVATE CREATOR");
+    DcmTag private_value(0x0009, 0x1001, "QXPHI PRIVATE CREATOR");
+    private_value.setVR(DcmVR(EVR_LO));
+    file->getDataset()->putAndInsertString(private_value, "QXPHIPRIVATEVALUE");
+    WriteFile(dir_ / "in" / ("QXPHINAME_" + std::to_string(i) + ".dcm"), tributary::testing::Encode(*file));
+  }
+  nlohmann::json report = Upload(token, Quote(dir_ / "in") + " --complete");
+  ASSERT_EQ(report["summary"]["STORED"], 3);
+
+  fs::path socket = server_->data_dir() / "postgres" / "run";
+  std::string pg_dump;
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql")) pg_dump = (e.path() / "bin" / "pg_dump").string();
+  CommandResult dump = Shell(pg_dump + " -h " + Quote(socket) + " -U tributary tributary");
+  ASSERT_EQ(dump.exit_code, 0) << dump.out;
+  ASSERT_NE(dump.out.find("CREATE TABLE public.instances"), std::string::npos);
+  EXPECT_TRUE(server_->Stop());  // flushes PostgreSQL's files too
+
+  std::vector<std::pair<std::string, std::string>> haystacks = {{"database dump", dump.out},
+                                                                {"server log", ReadFile(server_->log())}};
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(server_->data_dir())) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    haystacks.emplace_back(e.path().string(), ReadFile(e.path()));
+  }
+  EXPECT_GT(files, 100) << "PostgreSQL's files are searched too";
+  std::vector<std::string> needles = {"QXPHINESTEDPROCEDURE", "QXPHI PRIVATE CREATOR", "QXPHIPRIVATEVALUE",
+                                      "PID-12345", "DOE^JOHN", "1.2.826.0.1.3680043.2.1125.60"};
+  for (const auto& [tag, value] : planted) needles.push_back(value.substr(0, value.find_first_of("^ ")));
+  for (const std::string& needle : needles) {
+    for (const auto& [where, text] : haystacks) {
+      EXPECT_EQ(text.find(needle), std::string::npos) << needle << " found in " << where;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tributary

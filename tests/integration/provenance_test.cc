@@ -1,0 +1,211 @@
+// The repository against a real PostgreSQL: a throwaway cluster started by the test (initdb +
+// pg_ctl on a Unix socket in a temporary folder; as the postgres user when run as root).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "provenance/repository.h"
+#include "services/postgres_cluster.h"
+
+namespace tributary::provenance {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Database : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / ("trib_pg_" + std::to_string(::getpid())));
+    fs::remove_all(*dir_);
+    auto cluster = services::PostgresCluster::Start(dir_->string(), {.durable = false});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = cluster->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  void SetUp() override {
+    ASSERT_NE(cluster_, nullptr);
+    auto repository = Repository::Connect(cluster_->url(), 4);
+    ASSERT_TRUE(repository.ok()) << repository.status();
+    repository_ = std::move(*repository);
+    ASSERT_TRUE(repository_->Migrate().ok());
+  }
+
+  // A fresh centre per test keeps the tests independent of each other.
+  Principal NewCentre(const std::string& name) {
+    static int counter = 0;
+    std::string unique = name + "-" + std::to_string(++counter);
+    std::string token_digest = std::string(60, 'a') + std::to_string(1000 + counter);
+    auto centre = repository_->AddCentre(unique, token_digest);
+    EXPECT_TRUE(centre.ok()) << centre.status();
+    auto principal = repository_->Authenticate(token_digest);
+    EXPECT_TRUE(principal.ok());
+    return *principal;
+  }
+
+  InstanceRecord Record(const Principal& p, std::int64_t upload, const std::string& sop, const std::string& digest) {
+    InstanceRecord r;
+    r.centre_id = p.centre_id;
+    r.upload_id = upload;
+    r.patient_pseudonym = "TRBPATIENT" + p.centre_name;
+    r.study_uid = "2.25.1" + std::to_string(p.centre_id);
+    r.series_uid = "2.25.2" + std::to_string(p.centre_id);
+    r.sop_instance_uid = sop;
+    r.sop_class_uid = "1.2.840.10008.5.1.4.1.1.2";
+    r.transfer_syntax_uid = "1.2.840.10008.1.2.1";
+    r.modality = "CT";
+    r.blob_sha256 = "b" + digest.substr(1);
+    r.blob_size = 1000;
+    r.original_digest = digest;
+    r.profile_edition = "test";
+    r.options = "retain-modified-dates";
+    r.software_version = "tributary test";
+    r.date_shift_days = -10;
+    return r;
+  }
+
+  static fs::path* dir_;
+  static services::PostgresCluster* cluster_;
+  std::unique_ptr<Repository> repository_;
+};
+
+fs::path* Database::dir_ = nullptr;
+services::PostgresCluster* Database::cluster_ = nullptr;
+
+TEST_F(Database, MigrationsAreIdempotentAndConcurrentSafe) {
+  std::vector<std::thread> threads;
+  std::vector<int> versions(4, -1);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto repository = Repository::Connect(cluster_->url(), 1);
+      if (!repository.ok()) return;
+      auto version = (*repository)->Migrate();
+      if (version.ok()) versions[i] = *version;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int v : versions) EXPECT_EQ(v, 1);
+}
+
+TEST_F(Database, CentresAndTokens) {
+  auto centre = repository_->AddCentre("alpha", std::string(64, 'c'));
+  ASSERT_TRUE(centre.ok()) << centre.status();
+  EXPECT_EQ(repository_->AddCentre("alpha", std::string(64, 'd')).status().code(), absl::StatusCode::kAlreadyExists);
+  auto principal = repository_->Authenticate(std::string(64, 'c'));
+  ASSERT_TRUE(principal.ok());
+  EXPECT_EQ(principal->role, Role::kUploader);
+  EXPECT_EQ(principal->centre_name, "alpha");
+  EXPECT_EQ(repository_->Authenticate(std::string(64, 'e')).status().code(), absl::StatusCode::kUnauthenticated);
+  ASSERT_TRUE(repository_->AddOperatorToken(std::string(64, 'f')).ok());
+  ASSERT_TRUE(repository_->AddOperatorToken(std::string(64, 'f')).ok());  // idempotent
+  auto op = repository_->Authenticate(std::string(64, 'f'));
+  ASSERT_TRUE(op.ok());
+  EXPECT_EQ(op->role, Role::kOperator);
+  EXPECT_EQ(op->centre_id, 0);
+  EXPECT_TRUE(repository_->HasOperatorToken().value());
+}
+
+TEST_F(Database, StoredThenAlreadyStoredThenConflict) {
+  Principal p = NewCentre("beta");
+  auto upload = repository_->StartUpload(p, "req-1");
+  ASSERT_TRUE(upload.ok());
+  EXPECT_EQ(repository_->StartUpload(p, "req-1").value(), *upload) << "same request id, same upload";
+  EXPECT_NE(repository_->StartUpload(p, "req-2").value(), *upload);
+
+  std::string digest(64, '1');
+  auto first = repository_->RecordInstance(Record(p, *upload, "2.25.900", digest));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->result, RecordResult::kStored);
+  auto again = repository_->RecordInstance(Record(p, *upload, "2.25.900", digest));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->result, RecordResult::kAlreadyStored);
+  auto conflict = repository_->RecordInstance(Record(p, *upload, "2.25.900", std::string(64, '2')));
+  ASSERT_TRUE(conflict.ok());
+  EXPECT_EQ(conflict->result, RecordResult::kConflict);
+
+  auto found = repository_->FindInstance(p.centre_id, digest);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->sop_instance_uid, "2.25.900");
+  auto stored = repository_->FindStored(p.centre_id, {digest, std::string(64, '2'), std::string(64, '3')});
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].first, digest);
+  EXPECT_EQ((*stored)[0].second, "2.25.1" + std::to_string(p.centre_id));
+
+  // Another centre never sees this centre's digests.
+  Principal other = NewCentre("gamma");
+  EXPECT_TRUE(repository_->FindStored(other.centre_id, {digest}).value().empty());
+}
+
+TEST_F(Database, ConcurrentRecordsOfOneStudyAllLand) {
+  Principal p = NewCentre("delta");
+  std::int64_t upload = repository_->StartUpload(p, "req").value();
+  std::vector<std::thread> threads;
+  std::atomic<int> stored{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        std::string n = std::to_string(t * 100 + i);
+        auto r = repository_->RecordInstance(Record(p, upload, "2.25.77" + n, std::string(60, '7') + std::string(4 - n.size(), '0') + n));
+        if (r.ok() && r->result == RecordResult::kStored) ++stored;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 100);
+  auto studies = repository_->ListStudies(p, "", 10);
+  ASSERT_TRUE(studies.ok());
+  ASSERT_EQ(studies->size(), 1u);
+  EXPECT_EQ((*studies)[0].instance_count, 100);
+  EXPECT_EQ((*studies)[0].series_count, 1);
+}
+
+TEST_F(Database, StudyCompletionAndVisibility) {
+  Principal p = NewCentre("epsilon");
+  Principal other = NewCentre("zeta");
+  std::int64_t upload = repository_->StartUpload(p, "req").value();
+  ASSERT_TRUE(repository_->RecordInstance(Record(p, upload, "2.25.500", std::string(64, '5'))).ok());
+  ASSERT_TRUE(repository_->RecordInstance(Record(p, upload, "2.25.501", std::string(64, '6'))).ok());
+  std::string study = "2.25.1" + std::to_string(p.centre_id);
+
+  auto short_of = repository_->CompleteStudy(p, study, 3);
+  ASSERT_TRUE(short_of.ok());
+  EXPECT_EQ(short_of->stored_instance_count, 2);
+  EXPECT_FALSE(short_of->complete);
+  EXPECT_TRUE(repository_->CompleteStudy(p, study, 2).value().complete);
+  EXPECT_EQ(repository_->CompleteStudy(other, study, 2).status().code(), absl::StatusCode::kNotFound);
+
+  auto mine = repository_->ListStudies(p, "", 10).value();
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_FALSE(mine[0].completed_at.empty());
+  EXPECT_EQ(mine[0].expected_instance_count, 2);
+  EXPECT_TRUE(repository_->ListStudies(other, "", 10).value().empty());
+  EXPECT_EQ(repository_->GetStudy(other, mine[0].id).status().code(), absl::StatusCode::kNotFound);
+  auto shown = repository_->GetStudy(p, mine[0].id);
+  ASSERT_TRUE(shown.ok());
+  ASSERT_EQ(shown->second.size(), 1u);
+  EXPECT_EQ(shown->second[0].instance_count, 2);
+  Principal op;
+  op.role = Role::kOperator;
+  EXPECT_FALSE(repository_->ListStudies(op, p.centre_name, 10).value().empty());
+}
+
+TEST_F(Database, RejectionsAreRecordedWithoutPhi) {
+  Principal p = NewCentre("eta");
+  std::int64_t upload = repository_->StartUpload(p, "req").value();
+  EXPECT_TRUE(repository_->RecordReceipt(upload, std::string(64, '9'), "REJECTED", "NOT_DICOM", "not DICOM").ok());
+}
+
+TEST_F(Database, UnreachableDatabaseIsUnavailable) {
+  auto repository = Repository::Connect("postgresql:///tributary?host=/nonexistent&user=tributary", 1);
+  EXPECT_EQ(repository.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace tributary::provenance
