@@ -16,6 +16,9 @@ packages=(
   build-essential cmake pkg-config git clang-format
   # libraries the modules link
   libdcmtk-dev libssl-dev libabsl-dev libcli11-dev nlohmann-json3-dev
+  # the service: gRPC API, PostgreSQL through libpqxx (and the server for the embedded cluster), logging
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libpqxx-dev postgresql
+  libspdlog-dev
   # volume reconstruction and NIfTI writing (normalize/); JPEG 2000 decoding
   libinsighttoolkit5-dev libopenjp2-7-dev
   # tests and benchmarks
@@ -32,4 +35,4 @@ apt-get install -y --no-install-recommends "${packages[@]}"
 
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$root/build" -j"$(nproc)"
-echo "built: $root/build/bin/tributary"
+echo "built: $root/build/bin/tributary and $root/build/bin/tributary-server"
