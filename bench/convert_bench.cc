@@ -1,0 +1,136 @@
+// `tributary convert` against dcm2niix on the same DICOM folders in the same run: wall time and
+// peak resident memory of each process (wait4 rusage), uncompressed and gzip output. Prints
+// figures; decides nothing (docs/BENCHMARKS.md).
+//
+//   bench_convert [--repeat N] [--dcm2niix PATH] FOLDER...
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Measure {
+  double seconds = 0;
+  long peak_rss_kib = 0;
+  int exit_code = -1;
+};
+
+Measure RunQuietly(const std::vector<std::string>& argv) {
+  Measure m;
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::FILE* null = std::freopen("/dev/null", "w", stdout);
+    (void)null;
+    null = std::freopen("/dev/null", "w", stderr);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::_Exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  ::wait4(pid, &status, 0, &usage);
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  m.peak_rss_kib = usage.ru_maxrss;
+  m.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return m;
+}
+
+struct Tool {
+  std::string name;
+  std::vector<std::string> argv;  // output folder appended where "{out}" stands
+};
+
+Measure Median(const Tool& tool, const fs::path& out, int repeat) {
+  std::vector<Measure> runs;
+  for (int r = 0; r < repeat; ++r) {
+    fs::remove_all(out);
+    fs::create_directories(out);
+    std::vector<std::string> argv = tool.argv;
+    for (std::string& a : argv) {
+      if (a == "{out}") a = out.string();
+    }
+    runs.push_back(RunQuietly(argv));
+  }
+  std::sort(runs.begin(), runs.end(),
+            [](const Measure& a, const Measure& b) { return a.seconds < b.seconds; });
+  Measure median = runs[runs.size() / 2];
+  for (const Measure& m : runs) median.peak_rss_kib = std::max(median.peak_rss_kib, m.peak_rss_kib);
+  return median;
+}
+
+std::size_t CountFiles(const fs::path& folder, const std::string& suffix) {
+  std::size_t n = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeat = 5;
+  std::string dcm2niix = "dcm2niix";
+  std::vector<std::string> folders;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--repeat" && i + 1 < argc) {
+      repeat = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--dcm2niix" && i + 1 < argc) {
+      dcm2niix = argv[++i];
+    } else {
+      folders.push_back(arg);
+    }
+  }
+  if (folders.empty()) {
+    std::cerr << "usage: bench_convert [--repeat N] [--dcm2niix PATH] FOLDER...\n";
+    return 2;
+  }
+  fs::path scratch = fs::temp_directory_path() / ("bench_convert_" + std::to_string(::getpid()));
+  std::printf("%-28s %-10s %-22s %9s %12s %8s\n", "input", "output", "tool", "wall s",
+              "peak RSS MiB", "files");
+  for (const std::string& folder : folders) {
+    for (bool compress : {false, true}) {
+      std::vector<Tool> tools = {
+          {"tributary convert", {TRIBUTARY_CLI, "convert", folder, "--out", "{out}", "-q"}},
+          {"dcm2niix",
+           {dcm2niix, "-b", "y", "-z", compress ? "y" : "n", "-f", "%p_%s", "-o", "{out}", folder}},
+      };
+      if (!compress) tools[0].argv.push_back("--no-compress");
+      double tributary_seconds = 0;
+      for (const Tool& tool : tools) {
+        fs::path out = scratch / tool.name;
+        Measure m = Median(tool, out, repeat);
+        std::size_t files = CountFiles(out, compress ? ".nii.gz" : ".nii");
+        std::printf("%-28s %-10s %-22s %9.3f %12.1f %8zu%s\n", fs::path(folder).filename().c_str(),
+                    compress ? ".nii.gz" : ".nii", tool.name.c_str(), m.seconds,
+                    m.peak_rss_kib / 1024.0, files, m.exit_code == 0 ? "" : "  (exit code not 0)");
+        if (tool.name == "tributary convert") {
+          tributary_seconds = m.seconds;
+        } else {
+          std::printf("%-28s %-10s %-22s %9.2f\n", "", "", "ratio tributary/dcm2niix",
+                      tributary_seconds / m.seconds);
+        }
+      }
+    }
+  }
+  fs::remove_all(scratch);
+  return 0;
+}
