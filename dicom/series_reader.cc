@@ -192,6 +192,12 @@ struct Slice {
   unsigned columns = 0;
   FrameGeometry geometry;
   double depth = 0;  // position along the stack's slice normal
+  // Per frame in enhanced multi-frame instances, else the instance's values.
+  std::int64_t temporal_position = 0;
+  std::optional<std::int64_t> echo_number;
+  std::optional<double> echo_time;
+  std::string image_type;
+  std::string stack_id;
 };
 
 // Stored values of one frame as signed integers (bits masked and sign-extended).
@@ -533,7 +539,7 @@ class StackBuilder {
     std::vector<Slice*> sorted;
     for (Slice& slice : stack_.slices) sorted.push_back(&slice);
     auto temporal = [](const Slice* s) {
-      return std::make_tuple(s->instance->temporal_position, s->instance->instance_number,
+      return std::make_tuple(s->temporal_position, s->instance->instance_number,
                              s->instance->acquisition_time, s->frame, s->instance->sop_uid);
     };
     std::stable_sort(sorted.begin(), sorted.end(), [&](const Slice* a, const Slice* b) {
@@ -923,10 +929,11 @@ std::string StackKey(const Slice& s) {
   for (double v : g.col_dir) key += Rounded(v, 1e-4) + ",";
   key += "|" + std::to_string(s.rows) + "x" + std::to_string(s.columns);
   key += "|" + Rounded(g.dx, 1e-4) + "," + Rounded(g.dy, 1e-4);
-  key += "|echo " + (in.echo_number ? std::to_string(*in.echo_number)
-                     : in.echo_time ? Rounded(*in.echo_time, 1e-3)
-                                    : std::string("-"));
-  key += "|" + in.image_type;
+  key += "|echo " + (s.echo_number ? std::to_string(*s.echo_number)
+                     : s.echo_time ? Rounded(*s.echo_time, 1e-3)
+                                   : std::string("-"));
+  key += "|" + s.image_type + "|" + s.stack_id;
+  (void)in;
   return key;
 }
 
@@ -984,19 +991,28 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
       std::string key = StackKey(slice);
       auto [it, inserted] = by_key.emplace(key, stacks.size());
       if (inserted) {
-        stacks.push_back(
-            {key, {}, instance->echo_number, instance->echo_time, instance->image_type});
+        stacks.push_back({key, {}, slice.echo_number, slice.echo_time, slice.image_type});
       }
       stacks[it->second].slices.push_back(slice);
     }
   }
-  std::set<std::string> echoes, types;
+  // Echoes are numbered by EchoNumbers, or by rank of echo time when only times are known.
+  std::set<std::int64_t> echo_numbers;
+  std::set<double> echo_times;
+  std::set<std::string> types;
   for (const Stack& stack : stacks) {
-    echoes.insert(stack.echo_number ? std::to_string(*stack.echo_number)
-                  : stack.echo_time ? Rounded(*stack.echo_time, 1e-3)
-                                    : "");
+    if (stack.echo_number) echo_numbers.insert(*stack.echo_number);
+    if (stack.echo_time) echo_times.insert(std::round(*stack.echo_time * 1000) / 1000);
     types.insert(stack.image_type);
   }
+  auto echo_label = [&](const Stack& stack) -> std::optional<std::int64_t> {
+    if (echo_numbers.size() > 1 && stack.echo_number) return *stack.echo_number;
+    if (echo_numbers.size() <= 1 && echo_times.size() > 1 && stack.echo_time) {
+      auto it = echo_times.find(std::round(*stack.echo_time * 1000) / 1000);
+      return std::distance(echo_times.begin(), it) + 1;
+    }
+    return std::nullopt;
+  };
   std::map<std::string, int> used;
   std::vector<std::string> failures;
   for (std::size_t s = 0; s < stacks.size(); ++s) {
@@ -1013,7 +1029,8 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
     volume->series_number = head.series_number;
     volume->metadata = head.metadata;
     std::string suffix;
-    if (echoes.size() > 1 && stack.echo_number) suffix += "_e" + std::to_string(*stack.echo_number);
+    if (std::optional<std::int64_t> echo = echo_label(stack))
+      suffix += "_e" + std::to_string(*echo);
     if (types.size() > 1) {
       std::vector<std::string> parts = Split(stack.image_type);
       bool phase = std::find(parts.begin(), parts.end(), "P") != parts.end() ||
@@ -1042,12 +1059,86 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
 
 namespace {
 
+// The first item of functional group `group` for frame `frame`: per-frame, else shared.
+DcmItem* FunctionalGroup(DcmDataset& d, unsigned frame, const DcmTagKey& group) {
+  DcmItem* frame_item = nullptr;
+  DcmItem* item = nullptr;
+  if (d.findAndGetSequenceItem(DCM_PerFrameFunctionalGroupsSequence, frame_item, frame).good() &&
+      frame_item->findAndGetSequenceItem(group, item, 0).good()) {
+    return item;
+  }
+  DcmItem* shared = nullptr;
+  if (d.findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0).good() &&
+      shared->findAndGetSequenceItem(group, item, 0).good()) {
+    return item;
+  }
+  return nullptr;
+}
+
+// Enhanced multi-frame: each frame is a slice placed by its functional groups.
+absl::Status EnhancedFrames(Instance& in, const Slice& base, std::vector<Slice>& out) {
+  DcmDataset& d = *in.file->getDataset();
+  for (unsigned f = 0; f < in.frames; ++f) {
+    Slice slice = base;
+    slice.frame = f;
+    FrameGeometry& g = slice.geometry;
+    DcmItem* position = FunctionalGroup(d, f, DCM_PlanePositionSequence);
+    DcmItem* orientation = FunctionalGroup(d, f, DCM_PlaneOrientationSequence);
+    auto ipp = position ? Numbers(*position, DCM_ImagePositionPatient, 3) : std::nullopt;
+    auto iop = orientation ? Numbers(*orientation, DCM_ImageOrientationPatient, 6) : std::nullopt;
+    if (!ipp || !iop) {
+      return absl::InvalidArgumentError(in.source + ": frame " + std::to_string(f + 1) +
+                                        " has no PlanePosition/PlaneOrientation functional group");
+    }
+    g.row_dir = {(*iop)[0], (*iop)[1], (*iop)[2]};
+    g.col_dir = {(*iop)[3], (*iop)[4], (*iop)[5]};
+    if (Norm(g.row_dir) < 0.5 || Norm(g.col_dir) < 0.5) {
+      return absl::InvalidArgumentError(in.source + ": frame " + std::to_string(f + 1) +
+                                        " has a degenerate ImageOrientationPatient");
+    }
+    g.row_dir = Scaled(g.row_dir, 1 / Norm(g.row_dir));
+    g.col_dir = Scaled(g.col_dir, 1 / Norm(g.col_dir));
+    g.position = {(*ipp)[0], (*ipp)[1], (*ipp)[2]};
+    if (DcmItem* measures = FunctionalGroup(d, f, DCM_PixelMeasuresSequence)) {
+      auto spacing = Numbers(*measures, DCM_PixelSpacing, 2);
+      if (spacing && (*spacing)[0] > 0 && (*spacing)[1] > 0) {
+        g.dy = (*spacing)[0];
+        g.dx = (*spacing)[1];
+      }
+    }
+    if (DcmItem* transform = FunctionalGroup(d, f, DCM_PixelValueTransformationSequence)) {
+      g.slope = Number(*transform, DCM_RescaleSlope).value_or(1);
+      if (g.slope == 0) g.slope = 1;
+      g.intercept = Number(*transform, DCM_RescaleIntercept).value_or(0);
+    }
+    if (DcmItem* content = FunctionalGroup(d, f, DCM_FrameContentSequence)) {
+      slice.temporal_position = Integer(*content, DCM_TemporalPositionIndex).value_or(0);
+      slice.stack_id = String(*content, DCM_StackID);
+    }
+    if (DcmItem* echo = FunctionalGroup(d, f, DCM_MREchoSequence)) {
+      if (auto time = Number(*echo, DCM_EffectiveEchoTime)) slice.echo_time = time;
+    }
+    if (DcmItem* type = FunctionalGroup(d, f, DCM_MRImageFrameTypeSequence)) {
+      std::string frame_type = String(*type, DCM_FrameType);
+      if (!frame_type.empty()) slice.image_type = frame_type;
+    }
+    out.push_back(slice);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SlicesOf(Instance& in, std::vector<Slice>& out) {
   Slice base;
   base.instance = &in;
   base.rows = in.rows;
   base.columns = in.columns;
   base.geometry = in.geometry;
+  base.temporal_position = in.temporal_position;
+  base.echo_number = in.echo_number;
+  base.echo_time = in.echo_time;
+  base.image_type = in.image_type;
+  DcmDataset& d = *in.file->getDataset();
+  if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) return EnhancedFrames(in, base, out);
   if (in.image_type.find("MOSAIC") != std::string::npos) {
     if (in.mosaic_images < 1) {
       return absl::InvalidArgumentError(in.source +
