@@ -3,6 +3,8 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
@@ -22,6 +24,7 @@
 #include <utility>
 
 #include "common/version.h"
+#include "dicom/jpeg2000.h"
 #include "dicom/memory_input_stream.h"
 
 namespace tributary::dicom {
@@ -200,6 +203,47 @@ struct Slice {
   std::string stack_id;
 };
 
+bool IsJpeg2000(E_TransferSyntax xfer) {
+  return xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
+         xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
+}
+
+// DCMTK has no JPEG 2000 codec: the frame's fragments go to OpenJPEG (jpeg2000.h).
+absl::Status DecodeJpeg2000Frame(Instance& instance, DcmElement& element, unsigned frame,
+                                 std::vector<std::int32_t>& stored) {
+  auto& pixel_data = static_cast<DcmPixelData&>(element);
+  E_TransferSyntax xfer = EXS_Unknown;
+  const DcmRepresentationParameter* parameter = nullptr;
+  pixel_data.getOriginalRepresentationKey(xfer, parameter);
+  DcmPixelSequence* fragments = nullptr;
+  if (pixel_data.getEncapsulatedRepresentation(xfer, parameter, fragments).bad() ||
+      fragments == nullptr || fragments->card() < 2) {
+    return absl::InvalidArgumentError(instance.source + ": JPEG 2000 pixel data without fragments");
+  }
+  // Item 0 is the offset table; then one fragment per frame, or all fragments for one frame.
+  unsigned long first = 1, last = fragments->card() - 1;
+  if (instance.frames > 1) {
+    if (fragments->card() - 1 != instance.frames) {
+      return absl::UnimplementedError(instance.source +
+                                      ": JPEG 2000 frames split over several fragments");
+    }
+    first = last = frame + 1;
+  }
+  std::string encoded;
+  for (unsigned long i = first; i <= last; ++i) {
+    DcmPixelItem* item = nullptr;
+    Uint8* data = nullptr;
+    if (fragments->getItem(item, i).bad() || item->getUint8Array(data).bad()) {
+      return absl::InvalidArgumentError(instance.source + ": unreadable JPEG 2000 fragment");
+    }
+    if (data != nullptr) encoded.append(reinterpret_cast<const char*>(data), item->getLength());
+  }
+  absl::Status status = DecodeJpeg2000(encoded, instance.rows, instance.columns, stored);
+  if (!status.ok())
+    return absl::InvalidArgumentError(instance.source + ": " + std::string(status.message()));
+  return absl::OkStatus();
+}
+
 // Stored values of one frame as signed integers (bits masked and sign-extended).
 absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<std::int32_t>& stored) {
   DcmDataset& dataset = *instance.file->getDataset();
@@ -207,6 +251,7 @@ absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<std::in
   if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
     return absl::InvalidArgumentError(instance.source + ": no pixel data");
   }
+  if (IsJpeg2000(instance.xfer)) return DecodeJpeg2000Frame(instance, *element, frame, stored);
   std::size_t count = std::size_t{instance.rows} * instance.columns;
   std::size_t bytes_per = instance.bits_allocated / 8;
   std::vector<Uint8> buffer(count * bytes_per + 1);

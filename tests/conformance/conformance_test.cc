@@ -34,8 +34,6 @@ const std::map<std::string, std::string>& Exclusions() {
        "input absent: the shared dcm_qa In/ holds no series 28 (only its reference NIfTI)"},
       {"dcm_qa/noPF_noPAT_noPOS_PEres100_ES0p59_BW2222_INTERP_PA_29",
        "input absent: the shared dcm_qa In/ holds no series 29 (only its reference NIfTI)"},
-      {"dcm_qa/fMRI_MB_int_26",
-       "not built yet: JPEG 2000 decoding (OpenJPEG) for jp2k1.dcm/jp2k2.dcm (issue 4)"},
       {"dcm_qa_enh/Philips_WIP_B0_NS_801_e1",
        "deliberate difference (geometry matches; TRIBUTARY_CONFORMANCE_ALL=1 shows it): dcm2niix "
        "writes Philips 'precise' floating point, stored / (2005,100E) scale slope, where we apply "

@@ -3,6 +3,9 @@
 #include "dicom/series_reader.h"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -338,6 +341,25 @@ TEST(SeriesReader, DecodesLossyJpegBaseline) {
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(v.size, (std::array<std::size_t, 4>{64, 64, 2, 1}));
   EXPECT_EQ(v.pixel_type, common::PixelType::kUint8);
+}
+
+TEST(SeriesReader, UndecodableJpeg2000FailsItsSeriesWithAReason) {
+  auto file = testing::MakeCtSlice();
+  DcmDataset* d = file->getDataset();
+  auto* fragments = new DcmPixelSequence(DCM_PixelSequenceTag);
+  fragments->insert(new DcmPixelItem(DCM_PixelItemTag));  // empty offset table
+  auto* fragment = new DcmPixelItem(DCM_PixelItemTag);
+  const Uint8 garbage[8] = {0xFF, 0x4F, 0xFF, 0x51, 0, 1, 2, 3};
+  fragment->putUint8Array(garbage, sizeof(garbage));
+  fragments->insert(fragment);
+  auto* pixels = new DcmPixelData(DCM_PixelData);
+  pixels->putOriginalRepresentation(EXS_JPEG2000LosslessOnly, nullptr, fragments);
+  d->insert(pixels, true);
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEG2000LosslessOnly), "j2k").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_EQ(series.status.code(), absl::StatusCode::kInvalidArgument) << series.status;
+  EXPECT_NE(series.status.message().find("JPEG 2000"), std::string::npos) << series.status;
 }
 
 TEST(SeriesReader, RejectsWhatIsNotAnImage) {
