@@ -29,6 +29,7 @@ struct Measure {
 Measure RunQuietly(const std::vector<std::string>& argv) {
   Measure m;
   auto start = std::chrono::steady_clock::now();
+  std::fflush(stdout);
   pid_t pid = ::fork();
   if (pid == 0) {
     std::FILE* null = std::freopen("/dev/null", "w", stdout);
@@ -83,6 +84,15 @@ std::size_t CountFiles(const fs::path& folder, const std::string& suffix) {
   return n;
 }
 
+// "dcm_qa_nih/In" rather than "In".
+std::string Label(const std::string& folder) {
+  fs::path path = fs::path(folder).lexically_normal();
+  if (path.filename().empty()) path = path.parent_path();
+  std::string label = path.filename().string();
+  if (path.has_parent_path()) label = path.parent_path().filename().string() + "/" + label;
+  return label;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,19 +123,24 @@ int main(int argc, char** argv) {
           {"dcm2niix",
            {dcm2niix, "-b", "y", "-z", compress ? "y" : "n", "-f", "%p_%s", "-o", "{out}", folder}},
       };
+      // -z y hands compression to pigz (parallel) when installed; -z i is dcm2niix's own zlib.
+      if (compress) {
+        tools.push_back({"dcm2niix -z i",
+                         {dcm2niix, "-b", "y", "-z", "i", "-f", "%p_%s", "-o", "{out}", folder}});
+      }
       if (!compress) tools[0].argv.push_back("--no-compress");
       double tributary_seconds = 0;
       for (const Tool& tool : tools) {
         fs::path out = scratch / tool.name;
         Measure m = Median(tool, out, repeat);
         std::size_t files = CountFiles(out, compress ? ".nii.gz" : ".nii");
-        std::printf("%-28s %-10s %-22s %9.3f %12.1f %8zu%s\n", fs::path(folder).filename().c_str(),
+        std::printf("%-28s %-10s %-22s %9.3f %12.1f %8zu%s\n", Label(folder).c_str(),
                     compress ? ".nii.gz" : ".nii", tool.name.c_str(), m.seconds,
                     m.peak_rss_kib / 1024.0, files, m.exit_code == 0 ? "" : "  (exit code not 0)");
-        if (tool.name == "tributary convert") {
+        if (tool.name == tools.front().name) {
           tributary_seconds = m.seconds;
         } else {
-          std::printf("%-28s %-10s %-22s %9.2f\n", "", "", "ratio tributary/dcm2niix",
+          std::printf("%-28s %-10s %-22s %9.2f\n", "", "", ("ratio vs " + tool.name).c_str(),
                       tributary_seconds / m.seconds);
         }
       }

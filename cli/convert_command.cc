@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "dicom/series_reader.h"
 #include "normalize/nifti_io.h"
@@ -24,6 +25,7 @@ struct Options {
   bool no_compress = false;
   bool json = false;
   bool quiet = false;
+  unsigned jobs = 0;
 };
 
 struct SeriesOutcome {
@@ -131,16 +133,24 @@ int Run(const Options& options) {
   std::vector<fs::path> files = ExpandInputs(options.inputs, options.out, skipped);
 
   dicom::SeriesReader reader;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    if (progress && (i % 16 == 0 || i + 1 == files.size())) {
-      std::cerr << "\r\033[Kreading [" << i + 1 << "/" << files.size() << "]" << std::flush;
+  std::vector<std::string> candidates;
+  for (const fs::path& file : files) {
+    if (LooksLikeDicom(file)) {
+      candidates.push_back(file.string());
+    } else {
+      skipped.push_back({file.string(), "not DICOM"});
     }
-    if (!LooksLikeDicom(files[i])) {
-      skipped.push_back({files[i].string(), "not DICOM"});
-      continue;
+  }
+  unsigned threads =
+      options.jobs != 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<absl::Status> added = reader.AddFiles(candidates, threads, [&](std::size_t done) {
+    if (progress && (done % 16 == 0 || done == candidates.size())) {
+      std::cerr << "\r\033[Kreading headers [" << done << "/" << candidates.size() << "]"
+                << std::flush;
     }
-    absl::Status added = reader.AddFile(files[i].string());
-    if (!added.ok()) skipped.push_back({files[i].string(), std::string(added.message())});
+  });
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (!added[i].ok()) skipped.push_back({candidates[i], std::string(added[i].message())});
   }
 
   std::string extension = options.no_compress ? ".nii" : ".nii.gz";
@@ -234,6 +244,8 @@ void AddConvertCommand(CLI::App& app, int& exit_code) {
   command->add_flag("--json", options->json, "Print a JSON report instead of text");
   command->add_flag("-q,--quiet", options->quiet,
                     "Print only the per-series outcomes and the summary");
+  command->add_option("-j,--jobs", options->jobs,
+                      "Threads reading DICOM headers (default: one per core)");
   command->callback([options, &exit_code] { exit_code = Run(*options); });
 }
 

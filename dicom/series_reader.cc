@@ -13,6 +13,7 @@
 #include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -528,6 +530,20 @@ absl::Status ReadHeader(Instance& instance) {
   return absl::OkStatus();
 }
 
+// Drops what decoding no longer needs once the header is read: a parsed data set costs several
+// times its size in memory, and a convert run holds every instance's until its series is built.
+// Kept: the image pixel module (group 0028), the pixel data (still lazily loaded from its file),
+// and the functional groups of multi-frame instances.
+void PruneDataset(DcmDataset& d) {
+  for (unsigned long i = d.card(); i-- > 0;) {
+    const DcmTag& tag = d.getElement(i)->getTag();
+    bool keep = tag.getGTag() == 0x0028 || tag == DCM_PixelData ||
+                tag == DCM_PerFrameFunctionalGroupsSequence ||
+                tag == DCM_SharedFunctionalGroupsSequence;
+    if (!keep) delete d.remove(i);
+  }
+}
+
 // A stack: slices that can share one grid.
 struct Stack {
   std::string key;
@@ -703,54 +719,118 @@ class StackBuilder {
     return absl::OkStatus();
   }
 
-  // Decodes one slice into real values; padding voxels become NaN.
-  absl::Status Decode(const Slice& slice, std::vector<std::int32_t>& stored,
-                      std::vector<float>& real) {
+  // Padding range of an instance, if it declares one.
+  static std::optional<std::pair<double, double>> PaddingRange(const Instance& in) {
+    if (!in.padding_value) return std::nullopt;
+    double lo = *in.padding_value, hi = in.padding_limit.value_or(lo);
+    if (hi < lo) std::swap(lo, hi);
+    return std::make_pair(lo, hi);
+  }
+
+  // The stored values of one slice (a mosaic tile cut out), row by row; valid until the next call.
+  absl::StatusOr<const std::vector<std::int32_t>*> Stored(const Slice& slice) {
     Instance& in = *slice.instance;
-    TRIB_RETURN_IF_ERROR(Frame(in, slice.frame, stored));
-    std::size_t count = std::size_t{slice.rows} * slice.columns;
-    real.resize(count);
-    double slope = slice.geometry.slope, intercept = slice.geometry.intercept;
-    bool pad = in.padding_value.has_value();
-    double lo = 0, hi = 0;
-    if (pad) {
-      lo = *in.padding_value;
-      hi = in.padding_limit.value_or(lo);
-      if (hi < lo) std::swap(lo, hi);
+    if (cached_instance_ != &in || cached_frame_ != slice.frame) {
+      cached_instance_ = nullptr;
+      TRIB_RETURN_IF_ERROR(DecodeFrame(in, slice.frame, cached_));
+      cached_instance_ = &in;
+      cached_frame_ = slice.frame;
     }
+    if (slice.tile < 0) return &cached_;
+    std::size_t per_row = in.columns / slice.columns;
+    std::size_t tile_row = static_cast<std::size_t>(slice.tile) / per_row;
+    std::size_t tile_col = static_cast<std::size_t>(slice.tile) % per_row;
+    tile_.resize(std::size_t{slice.rows} * slice.columns);
     for (std::size_t row = 0; row < slice.rows; ++row) {
-      for (std::size_t col = 0; col < slice.columns; ++col) {
-        std::int32_t v = Tile(in, slice, stored, row, col);
-        std::size_t i = row * slice.columns + col;
-        if (pad && v >= lo && v <= hi) {
-          real[i] = std::numeric_limits<float>::quiet_NaN();
-          ++padded_;
-        } else {
-          real[i] = static_cast<float>(slope * v + intercept);
-        }
+      const std::int32_t* from =
+          cached_.data() + (tile_row * slice.rows + row) * in.columns + tile_col * slice.columns;
+      std::copy(from, from + slice.columns, tile_.begin() + row * slice.columns);
+    }
+    return &tile_;
+  }
+
+  // Decodes one slice into real values; padding voxels become NaN.
+  absl::Status Decode(const Slice& slice, std::vector<float>& real) {
+    TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, Stored(slice));
+    real.resize(stored->size());
+    double slope = slice.geometry.slope, intercept = slice.geometry.intercept;
+    std::optional<std::pair<double, double>> pad = PaddingRange(*slice.instance);
+    for (std::size_t i = 0; i < stored->size(); ++i) {
+      std::int32_t v = (*stored)[i];
+      if (pad && v >= pad->first && v <= pad->second) {
+        real[i] = std::numeric_limits<float>::quiet_NaN();
+        ++padded_;
+      } else {
+        real[i] = static_cast<float>(slope * v + intercept);
       }
     }
     return absl::OkStatus();
   }
 
-  std::int32_t Tile(const Instance& in, const Slice& slice, const std::vector<std::int32_t>& stored,
-                    std::size_t row, std::size_t col) const {
-    if (slice.tile < 0) return stored[row * in.columns + col];
-    std::size_t per_row = in.columns / slice.columns;
-    std::size_t tile_row = static_cast<std::size_t>(slice.tile) / per_row;
-    std::size_t tile_col = static_cast<std::size_t>(slice.tile) % per_row;
-    return stored[(tile_row * slice.rows + row) * in.columns + tile_col * slice.columns + col];
+  // The range of real values the headers allow: stored range (BitsStored, sign) plus intercepts.
+  std::pair<double, double> DeclaredRange() const {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const Slice& slice : stack_.slices) {
+      const Instance& in = *slice.instance;
+      double span = std::ldexp(1.0, static_cast<int>(in.bits_stored));
+      double min = in.is_signed ? -span / 2 : 0, max = in.is_signed ? span / 2 - 1 : span - 1;
+      lo = std::min(lo, min + slice.geometry.intercept);
+      hi = std::max(hi, max + slice.geometry.intercept);
+    }
+    return {lo, hi};
   }
 
-  absl::Status Frame(Instance& in, unsigned frame, std::vector<std::int32_t>& stored) {
-    if (cached_instance_ == &in && cached_frame_ == frame) {
-      stored = cached_;
-      return absl::OkStatus();
+  // Integer data whose declared range fits T: written straight into the volume, no float pass.
+  template <typename T>
+  absl::Status DirectInteger(common::PixelType type) {
+    volume_.pixel_type = type;
+    std::size_t plane_size = nx_ * ny_;
+    volume_.voxels.resize(plane_size * nz_ * nt_ * sizeof(T));
+    T* out = reinterpret_cast<T*>(volume_.voxels.data());
+    std::vector<bool> padding;
+    std::int64_t lowest = std::numeric_limits<std::int64_t>::max();
+    // The lowest value is needed only to fill padding.
+    bool pad_possible = std::any_of(stack_.slices.begin(), stack_.slices.end(), [](const Slice& s) {
+      return s.instance->padding_value.has_value();
+    });
+    for (std::size_t t = 0; t < nt_; ++t) {
+      for (std::size_t k = 0; k < nz_; ++k) {
+        const Slice& slice = *planes_[k].times[t];
+        TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, Stored(slice));
+        std::int64_t intercept = std::llround(slice.geometry.intercept);
+        std::optional<std::pair<double, double>> pad = PaddingRange(*slice.instance);
+        std::size_t base = (t * nz_ + k) * plane_size;
+        T* plane = out + base;
+        if (!pad) {
+          for (std::size_t i = 0; i < plane_size; ++i)
+            plane[i] = static_cast<T>((*stored)[i] + intercept);
+          if (padded_ > 0 || pad_possible) {
+            lowest = std::min<std::int64_t>(lowest, *std::min_element(plane, plane + plane_size));
+          }
+          continue;
+        }
+        if (padding.empty()) padding.resize(plane_size * nz_ * nt_);
+        for (std::size_t i = 0; i < plane_size; ++i) {
+          std::int32_t v = (*stored)[i];
+          if (v >= pad->first && v <= pad->second) {
+            padding[base + i] = true;
+            ++padded_;
+            plane[i] = 0;
+          } else {
+            plane[i] = static_cast<T>(v + intercept);
+            lowest = std::min<std::int64_t>(lowest, plane[i]);
+          }
+        }
+      }
     }
-    TRIB_RETURN_IF_ERROR(DecodeFrame(in, frame, cached_));
-    cached_instance_ = &in;
-    cached_frame_ = frame;
-    stored = cached_;
+    if (padded_ > 0) {
+      if (lowest == std::numeric_limits<std::int64_t>::max()) lowest = 0;
+      for (std::size_t i = 0; i < padding.size(); ++i) {
+        if (padding[i]) out[i] = static_cast<T>(lowest);
+      }
+      volume_.reconstruction["FillValue"] = static_cast<double>(lowest);
+      volume_.reconstruction["FilledVoxels"] = static_cast<std::int64_t>(padded_);
+    }
     return absl::OkStatus();
   }
 
@@ -775,14 +855,31 @@ class StackBuilder {
       r["RescaleVariesPerSlice"] = std::string("applied per slice");
     }
     volume_.size = {nx_, ny_, nz_, nt_};
+    const Instance& first = *planes_.front().times.front()->instance;
+    if (integral) {
+      auto [lo, hi] = DeclaredRange();
+      bool bytes = std::all_of(stack_.slices.begin(), stack_.slices.end(),
+                               [](const Slice& s) { return s.instance->bits_allocated == 8; });
+      absl::Status direct = absl::CancelledError();
+      if (bytes && lo >= 0 && hi <= 255) {
+        direct = DirectInteger<std::uint8_t>(common::PixelType::kUint8);
+      } else if (lo >= -32768 && hi <= 32767) {
+        direct = DirectInteger<std::int16_t>(common::PixelType::kInt16);
+      }
+      if (!absl::IsCancelled(direct)) {
+        TRIB_RETURN_IF_ERROR(direct);
+        RecordPadding(first);
+        r["OutputPixelType"] = std::string(common::PixelTypeName(volume_.pixel_type));
+        return absl::OkStatus();
+      }
+    }
     std::size_t plane_size = nx_ * ny_;
     std::vector<float> values(plane_size * nz_ * nt_);
-    std::vector<std::int32_t> stored;
     std::vector<float> real;
     if (!resample_) {
       for (std::size_t t = 0; t < nt_; ++t) {
         for (std::size_t k = 0; k < nz_; ++k) {
-          TRIB_RETURN_IF_ERROR(Decode(*planes_[k].times[t], stored, real));
+          TRIB_RETURN_IF_ERROR(Decode(*planes_[k].times[t], real));
           std::copy(real.begin(), real.end(), values.begin() + (t * nz_ + k) * plane_size);
         }
       }
@@ -791,7 +888,7 @@ class StackBuilder {
       const FrameGeometry& g0 = planes_.front().times.front()->geometry;
       for (std::size_t t = 0; t < nt_; ++t) {
         for (std::size_t p = 0; p < planes_.size(); ++p) {
-          TRIB_RETURN_IF_ERROR(Decode(*planes_[p].times[t], stored, decoded[p]));
+          TRIB_RETURN_IF_ERROR(Decode(*planes_[p].times[t], decoded[p]));
         }
         for (std::size_t k = 0; k < nz_; ++k) {
           double depth = planes_.front().depth + static_cast<double>(k) * volume_.spacing[2];
@@ -838,12 +935,7 @@ class StackBuilder {
       r["FillValue"] = static_cast<double>(lowest);
       r["FilledVoxels"] = static_cast<std::int64_t>(missing);
     }
-    const Instance& first = *planes_.front().times.front()->instance;
-    if (first.padding_value) {
-      r["PixelPaddingValue"] = *first.padding_value;
-      if (first.padding_limit) r["PixelPaddingRangeLimit"] = *first.padding_limit;
-      r["PaddingVoxelsMasked"] = static_cast<std::int64_t>(padded_);
-    }
+    RecordPadding(first);
     Store(values, integral, first.bits_allocated);
     r["OutputPixelType"] = std::string(common::PixelTypeName(volume_.pixel_type));
     return absl::OkStatus();
@@ -880,6 +972,14 @@ class StackBuilder {
     }
   }
 
+  void RecordPadding(const Instance& first) {
+    Metadata& r = volume_.reconstruction;
+    if (!first.padding_value) return;
+    r["PixelPaddingValue"] = *first.padding_value;
+    if (first.padding_limit) r["PixelPaddingRangeLimit"] = *first.padding_limit;
+    r["PaddingVoxelsMasked"] = static_cast<std::int64_t>(padded_);
+  }
+
   // Integer data stay integers in the narrowest type that holds them; anything else is float32.
   void Store(const std::vector<float>& values, bool integral, unsigned bits_allocated) {
     if (!integral) return StoreAs<float>(values, common::PixelType::kFloat32);
@@ -907,6 +1007,7 @@ class StackBuilder {
   const Instance* cached_instance_ = nullptr;
   unsigned cached_frame_ = 0;
   std::vector<std::int32_t> cached_;
+  std::vector<std::int32_t> tile_;
 };
 
 }  // namespace
@@ -918,14 +1019,37 @@ struct SeriesReader::Impl {
   absl::Status Keep(std::unique_ptr<Instance> instance) {
     absl::Status status = ReadHeader(*instance);
     if (!status.ok()) return status;
+    PruneDataset(*instance->file->getDataset());
+    Register(std::move(instance));
+    return absl::OkStatus();
+  }
+
+  void Register(std::unique_ptr<Instance> instance) {
     if (std::find(series_order.begin(), series_order.end(), instance->series_uid) ==
         series_order.end()) {
       series_order.push_back(instance->series_uid);
     }
     instances.push_back(std::move(instance));
-    return absl::OkStatus();
   }
 };
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<Instance>> LoadHeader(const std::string& path) {
+  auto instance = std::make_unique<Instance>();
+  instance->source = path;
+  instance->file = std::make_unique<DcmFileFormat>();
+  OFCondition condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
+                                                   kHeaderReadLimit, ERM_autoDetect);
+  if (condition.bad()) {
+    return absl::InvalidArgumentError(std::string("not readable DICOM: ") + condition.text());
+  }
+  TRIB_RETURN_IF_ERROR(ReadHeader(*instance));
+  PruneDataset(*instance->file->getDataset());
+  return instance;
+}
+
+}  // namespace
 
 SeriesReader::SeriesReader() : impl_(std::make_unique<Impl>()) { RegisterCodecs(); }
 SeriesReader::SeriesReader(SeriesReader&&) noexcept = default;
@@ -933,14 +1057,39 @@ SeriesReader& SeriesReader::operator=(SeriesReader&&) noexcept = default;
 SeriesReader::~SeriesReader() = default;
 
 absl::Status SeriesReader::AddFile(const std::string& path) {
-  auto instance = std::make_unique<Instance>();
-  instance->source = path;
-  instance->file = std::make_unique<DcmFileFormat>();
-  OFCondition condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
-                                                   kHeaderReadLimit, ERM_autoDetect);
-  if (condition.bad())
-    return absl::InvalidArgumentError(std::string("not readable DICOM: ") + condition.text());
-  return impl_->Keep(std::move(instance));
+  TRIB_ASSIGN_OR_RETURN(std::unique_ptr<Instance> instance, LoadHeader(path));
+  impl_->Register(std::move(instance));
+  return absl::OkStatus();
+}
+
+std::vector<absl::Status> SeriesReader::AddFiles(const std::vector<std::string>& paths,
+                                                 unsigned threads,
+                                                 const std::function<void(std::size_t)>& progress) {
+  std::vector<absl::StatusOr<std::unique_ptr<Instance>>> loaded(paths.size());
+  std::atomic<std::size_t> next{0}, done{0};
+  std::mutex progress_mutex;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < paths.size(); i = next++) {
+      loaded[i] = LoadHeader(paths[i]);
+      std::size_t finished = ++done;
+      if (progress) {
+        std::lock_guard lock(progress_mutex);
+        progress(finished);
+      }
+    }
+  };
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(paths.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& thread : pool) thread.join();
+  std::vector<absl::Status> statuses;
+  statuses.reserve(paths.size());
+  for (auto& instance : loaded) {
+    statuses.push_back(instance.status());
+    if (instance.ok()) impl_->Register(std::move(*instance));
+  }
+  return statuses;
 }
 
 absl::Status SeriesReader::AddBytes(std::string bytes, std::string source) {

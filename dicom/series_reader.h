@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +32,10 @@ class SeriesReader {
   // Errors: InvalidArgument when the file is not a readable DICOM image instance (the message says
   // why); the instance is then not kept.
   absl::Status AddFile(const std::string& path);
+  // AddFile over many files, headers parsed on `threads` threads; instances are kept in the order
+  // of `paths` whatever the threads do. `progress`, if set, is told how many files are done.
+  std::vector<absl::Status> AddFiles(const std::vector<std::string>& paths, unsigned threads,
+                                     const std::function<void(std::size_t)>& progress = {});
   // The same for bytes held in memory; `source` names them in messages.
   absl::Status AddBytes(std::string bytes, std::string source);
 
