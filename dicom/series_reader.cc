@@ -23,6 +23,7 @@
 #include <set>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "common/version.h"
@@ -205,6 +206,35 @@ struct Slice {
   std::string stack_id;
 };
 
+// Stored values from raw samples: shifted down to BitsStored, masked, sign-extended. The common
+// cases (no shift, unsigned or full-width signed) are plain conversions the compiler vectorizes.
+template <typename Raw>
+void UnpackStored(const Uint8* bytes, std::size_t count, unsigned shift, std::uint32_t mask,
+                  std::uint32_t sign, bool is_signed, std::vector<std::int32_t>& stored) {
+  std::vector<Raw> samples(count);
+  std::memcpy(samples.data(), bytes, count * sizeof(Raw));
+  constexpr unsigned kBits = sizeof(Raw) * 8;
+  bool full = mask == static_cast<std::uint32_t>((std::uint64_t{1} << kBits) - 1);
+  if (shift == 0 && full && kBits < 32) {
+    using Signed = std::make_signed_t<Raw>;
+    for (std::size_t i = 0; i < count; ++i) {
+      stored[i] =
+          is_signed ? static_cast<Signed>(samples[i]) : static_cast<std::int32_t>(samples[i]);
+    }
+    return;
+  }
+  if (shift == 0 && !is_signed) {
+    for (std::size_t i = 0; i < count; ++i)
+      stored[i] = static_cast<std::int32_t>(samples[i] & mask);
+    return;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint32_t raw = (static_cast<std::uint32_t>(samples[i]) >> shift) & mask;
+    if (is_signed && (raw & sign)) raw |= ~mask;
+    stored[i] = static_cast<std::int32_t>(raw);
+  }
+}
+
 bool IsJpeg2000(E_TransferSyntax xfer) {
   return xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
          xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
@@ -277,28 +307,16 @@ absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<std::in
       instance.bits_stored >= 32 ? 0xFFFFFFFFu : ((1u << instance.bits_stored) - 1);
   std::uint32_t sign =
       instance.bits_stored >= 32 ? 0x80000000u : (1u << (instance.bits_stored - 1));
-  for (std::size_t i = 0; i < count; ++i) {
-    std::uint32_t raw = 0;
-    switch (bytes_per) {
-      case 1:
-        raw = buffer[i];
-        break;
-      case 2: {
-        Uint16 v;
-        std::memcpy(&v, buffer.data() + 2 * i, 2);
-        raw = v;
-        break;
-      }
-      default: {
-        Uint32 v;
-        std::memcpy(&v, buffer.data() + 4 * i, 4);
-        raw = v;
-        break;
-      }
-    }
-    raw = (raw >> shift) & mask;
-    if (instance.is_signed && (raw & sign)) raw |= ~mask;
-    stored[i] = static_cast<std::int32_t>(raw);
+  switch (bytes_per) {
+    case 1:
+      UnpackStored<Uint8>(buffer.data(), count, shift, mask, sign, instance.is_signed, stored);
+      break;
+    case 2:
+      UnpackStored<Uint16>(buffer.data(), count, shift, mask, sign, instance.is_signed, stored);
+      break;
+    default:
+      UnpackStored<Uint32>(buffer.data(), count, shift, mask, sign, instance.is_signed, stored);
+      break;
   }
   return absl::OkStatus();
 }
