@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 
 namespace tributary::normalize {
 namespace {
@@ -47,6 +48,13 @@ absl::Status WriteAs(const common::Volume& volume, const std::string& path) {
     writer->Update();
   } catch (const itk::ExceptionObject& error) {
     return absl::InternalError("cannot write " + path + ": " + error.GetDescription());
+  }
+  // ITK 5.2's NIfTI writer reports some failures (a missing folder) only on stderr.
+  std::error_code error;
+  std::uintmax_t written = std::filesystem::file_size(path, error);
+  if (error || written == 0) {
+    return absl::InternalError("cannot write " + path +
+                               (error ? ": " + error.message() : std::string(": empty file")));
   }
   return absl::OkStatus();
 }

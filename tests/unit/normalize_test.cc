@@ -1,0 +1,180 @@
+// normalize/: NIfTI writing and reading through ITK, sidecars and output names.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "normalize/nifti_io.h"
+#include "normalize/sidecar.h"
+
+namespace tributary {
+namespace {
+
+namespace fs = std::filesystem;
+
+common::Volume Oblique(common::PixelType type, std::size_t times) {
+  common::Volume v;
+  v.size = {5, 4, 3, times};
+  v.spacing = {0.7, 1.3, 2.1};
+  v.time_step = 2.5;
+  v.origin = {-12.5, 30.25, 7.125};
+  double a = 0.4;  // rotation about z, then the third axis is z
+  v.direction = {std::cos(a), -std::sin(a), 0, std::sin(a), std::cos(a), 0, 0, 0, 1};
+  v.pixel_type = type;
+  v.voxels.resize(v.VoxelCount() * common::PixelSize(type));
+  for (std::size_t i = 0; i < v.VoxelCount(); ++i) {
+    double value = static_cast<double>(i % 200) + (type == common::PixelType::kFloat32 ? 0.25 : 0);
+    std::byte* at = v.voxels.data() + i * common::PixelSize(type);
+    switch (type) {
+      case common::PixelType::kUint8: {
+        auto x = static_cast<std::uint8_t>(value);
+        std::memcpy(at, &x, 1);
+        break;
+      }
+      case common::PixelType::kInt16: {
+        auto x = static_cast<std::int16_t>(value - 100);
+        std::memcpy(at, &x, 2);
+        break;
+      }
+      case common::PixelType::kUint16: {
+        auto x = static_cast<std::uint16_t>(value + 40000);
+        std::memcpy(at, &x, 2);
+        break;
+      }
+      case common::PixelType::kInt32: {
+        auto x = static_cast<std::int32_t>(value - 70000);
+        std::memcpy(at, &x, 4);
+        break;
+      }
+      case common::PixelType::kFloat32: {
+        auto x = static_cast<float>(value);
+        std::memcpy(at, &x, 4);
+        break;
+      }
+    }
+  }
+  return v;
+}
+
+double Value(const common::Volume& v, std::size_t i) {
+  const std::byte* at = v.voxels.data() + i * common::PixelSize(v.pixel_type);
+  switch (v.pixel_type) {
+    case common::PixelType::kUint8:
+      return static_cast<double>(std::to_integer<std::uint8_t>(*at));
+    case common::PixelType::kInt16: {
+      std::int16_t x;
+      std::memcpy(&x, at, 2);
+      return x;
+    }
+    case common::PixelType::kUint16: {
+      std::uint16_t x;
+      std::memcpy(&x, at, 2);
+      return x;
+    }
+    case common::PixelType::kInt32: {
+      std::int32_t x;
+      std::memcpy(&x, at, 4);
+      return x;
+    }
+    case common::PixelType::kFloat32: {
+      float x;
+      std::memcpy(&x, at, 4);
+      return x;
+    }
+  }
+  return 0;
+}
+
+struct RoundTrip {
+  common::PixelType type;
+  std::size_t times;
+  const char* extension;
+};
+
+class NiftiRoundTrip : public ::testing::TestWithParam<RoundTrip> {};
+
+TEST_P(NiftiRoundTrip, KeepsGeometryAndValues) {
+  const RoundTrip& p = GetParam();
+  common::Volume written = Oblique(p.type, p.times);
+  fs::path path = fs::path(::testing::TempDir()) / ("normalize_" + std::to_string(::getpid()) +
+                                                    "_" + std::to_string(static_cast<int>(p.type)) +
+                                                    "_" + std::to_string(p.times) + p.extension);
+  ASSERT_TRUE(normalize::WriteNifti(written, path.string()).ok());
+  auto read = normalize::ReadNifti(path.string());
+  fs::remove(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->size, written.size);
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_NEAR(read->spacing[a], written.spacing[a], 1e-5);
+    EXPECT_NEAR(read->origin[a], written.origin[a], 1e-4);
+  }
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(read->direction[i], written.direction[i], 1e-5) << i;
+  if (p.times > 1) {
+    EXPECT_NEAR(read->time_step, 2.5, 1e-6);
+  }
+  for (std::size_t i = 0; i < written.VoxelCount(); ++i) {
+    ASSERT_EQ(Value(*read, i), Value(written, i)) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, NiftiRoundTrip,
+                         ::testing::Values(RoundTrip{common::PixelType::kUint8, 1, ".nii"},
+                                           RoundTrip{common::PixelType::kInt16, 1, ".nii.gz"},
+                                           RoundTrip{common::PixelType::kUint16, 2, ".nii"},
+                                           RoundTrip{common::PixelType::kInt32, 1, ".nii"},
+                                           RoundTrip{common::PixelType::kFloat32, 3, ".nii.gz"}));
+
+TEST(NiftiWriter, RefusesABufferThatDoesNotMatch) {
+  common::Volume v = Oblique(common::PixelType::kInt16, 1);
+  v.voxels.pop_back();
+  EXPECT_EQ(normalize::WriteNifti(v, ::testing::TempDir() + "bad.nii").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(NiftiWriter, ReportsAnUnwritablePathAsAStatus) {
+  common::Volume v = Oblique(common::PixelType::kInt16, 1);
+  absl::Status status = normalize::WriteNifti(v, "/nonexistent/folder/out.nii");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+}
+
+TEST(NiftiReader, ReportsAMissingFileAsAStatus) {
+  EXPECT_EQ(normalize::ReadNifti("/nonexistent/in.nii").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OutputStem, FollowsDcm2niixProtocolSeriesNaming) {
+  common::Volume v;
+  v.protocol_name = "1A TRAUMA/PLAIN HEAD DM /Head";
+  v.series_number = 201;
+  EXPECT_EQ(normalize::OutputStem(v), "1A_TRAUMA_PLAIN_HEAD_DM_Head_201");
+  v.protocol_name = "EPI PE=AP";
+  v.series_number = 3;
+  v.name_suffix = "_e2";
+  EXPECT_EQ(normalize::OutputStem(v), "EPI_PE=AP_3_e2");
+  v.protocol_name = "../..";
+  v.name_suffix.clear();
+  EXPECT_EQ(normalize::OutputStem(v), ".._.._3");
+  v.protocol_name = "";
+  EXPECT_EQ(normalize::OutputStem(v), "series_3");
+}
+
+TEST(Sidecar, HoldsAcquisitionKeysAndReconstructionDecisions) {
+  common::Volume v = Oblique(common::PixelType::kInt16, 1);
+  v.metadata["EchoTime"] = 0.03;
+  v.metadata["ImageType"] = std::vector<std::string>{"ORIGINAL", "PRIMARY"};
+  v.metadata["SeriesNumber"] = std::int64_t{5};
+  v.reconstruction["Resampled"] = std::string("onto a regular grid");
+  nlohmann::json json = nlohmann::json::parse(normalize::SidecarJson(v));
+  EXPECT_DOUBLE_EQ(json["EchoTime"].get<double>(), 0.03);
+  EXPECT_EQ(json["ImageType"][1], "PRIMARY");
+  EXPECT_EQ(json["SeriesNumber"], 5);
+  EXPECT_EQ(json["TributaryReconstruction"]["Resampled"], "onto a regular grid");
+  EXPECT_EQ(json["TributaryReconstruction"]["Dimensions"][2], 3);
+  EXPECT_DOUBLE_EQ(json["TributaryReconstruction"]["OriginLPS"][0].get<double>(), -12.5);
+}
+
+}  // namespace
+}  // namespace tributary
