@@ -7,10 +7,13 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <variant>
 
 #include "tests/unit/synthetic_dicom.h"
@@ -360,6 +363,37 @@ TEST(SeriesReader, UndecodableJpeg2000FailsItsSeriesWithAReason) {
   dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
   EXPECT_EQ(series.status.code(), absl::StatusCode::kInvalidArgument) << series.status;
   EXPECT_NE(series.status.message().find("JPEG 2000"), std::string::npos) << series.status;
+}
+
+TEST(SeriesReader, AddFilesKeepsInputOrderWhateverTheThreads) {
+  std::vector<SliceTruth> slices = AxialStack({0, 1, 2, 3, 4, 5});
+  std::string dir = ::testing::TempDir() + "add_files_" + std::to_string(::getpid()) + "/";
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    paths.push_back(dir + "IM" + std::to_string(i));
+    std::ofstream(paths.back(), std::ios::binary)
+        << testing::Encode(*testing::MakeSeriesSlice(slices[i], static_cast<int>(i)));
+  }
+  paths.insert(paths.begin() + 2, dir + "notes.txt");
+  std::ofstream(paths[2]) << "not an image";
+  std::vector<std::vector<std::byte>> voxels;
+  for (unsigned threads : {1u, 2u, 4u}) {
+    dicom::SeriesReader reader;
+    std::size_t reported = 0;
+    std::vector<absl::Status> statuses = reader.AddFiles(
+        paths, threads, [&](std::size_t done) { reported = std::max(reported, done); });
+    ASSERT_EQ(statuses.size(), paths.size());
+    EXPECT_EQ(reported, paths.size());
+    for (std::size_t i = 0; i < paths.size(); ++i) EXPECT_EQ(statuses[i].ok(), i != 2) << i;
+    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    const common::Volume& v = OnlyVolume(series);
+    testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0);
+    voxels.push_back(v.voxels);
+  }
+  EXPECT_EQ(voxels[0], voxels[1]);
+  EXPECT_EQ(voxels[0], voxels[2]);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SeriesReader, RejectsWhatIsNotAnImage) {
