@@ -446,6 +446,49 @@ int MosaicImages(DcmDataset& d) {
   return 0;
 }
 
+// The first item of functional group `group` for frame `frame`: per-frame, else shared.
+DcmItem* FunctionalGroup(DcmDataset& d, unsigned frame, const DcmTagKey& group) {
+  DcmItem* frame_item = nullptr;
+  DcmItem* item = nullptr;
+  if (d.findAndGetSequenceItem(DCM_PerFrameFunctionalGroupsSequence, frame_item, frame).good() &&
+      frame_item->findAndGetSequenceItem(group, item, 0).good()) {
+    return item;
+  }
+  DcmItem* shared = nullptr;
+  if (d.findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0).good() &&
+      shared->findAndGetSequenceItem(group, item, 0).good()) {
+    return item;
+  }
+  return nullptr;
+}
+
+// Acquisition keys that enhanced multi-frame instances keep in functional groups (first frame).
+void EnhancedAcquisition(DcmDataset& d, Instance& instance) {
+  if (DcmItem* timing = FunctionalGroup(d, 0, DCM_MRTimingAndRelatedParametersSequence)) {
+    if (auto tr = Number(*timing, DCM_RepetitionTime)) instance.repetition_time_ms = tr;
+    if (auto flip = Number(*timing, DCM_FlipAngle)) instance.metadata["FlipAngle"] = *flip;
+  }
+  if (instance.repetition_time_ms) {
+    instance.metadata["RepetitionTime"] = *instance.repetition_time_ms / 1000;
+  }
+  if (DcmItem* modifier = FunctionalGroup(d, 0, DCM_MRImagingModifierSequence)) {
+    if (auto frequency = Number(*modifier, DCM_TransmitterFrequency)) {
+      instance.metadata["ImagingFrequency"] = *frequency;
+    }
+    if (auto bandwidth = Number(*modifier, DCM_PixelBandwidth)) {
+      instance.metadata["PixelBandwidth"] = *bandwidth;
+    }
+  }
+  if (DcmItem* measures = FunctionalGroup(d, 0, DCM_PixelMeasuresSequence)) {
+    if (auto thickness = Number(*measures, DCM_SliceThickness)) {
+      instance.metadata["SliceThickness"] = *thickness;
+    }
+    if (auto spacing = Number(*measures, DCM_SpacingBetweenSlices)) {
+      instance.metadata["SpacingBetweenSlices"] = *spacing;
+    }
+  }
+}
+
 absl::Status ReadHeader(Instance& instance) {
   DcmDataset& d = *instance.file->getDataset();
   instance.xfer = d.getOriginalXfer();
@@ -545,6 +588,7 @@ absl::Status ReadHeader(Instance& instance) {
     }
   }
   instance.metadata = AcquisitionMetadata(d, instance);
+  if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) EnhancedAcquisition(d, instance);
   return absl::OkStatus();
 }
 
@@ -1240,6 +1284,8 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
     volume->protocol_name = head.protocol;
     volume->series_number = head.series_number;
     volume->metadata = head.metadata;
+    if (stack.echo_time) volume->metadata["EchoTime"] = *stack.echo_time / 1000;
+    if (stack.echo_number) volume->metadata["EchoNumber"] = *stack.echo_number;
     std::string suffix;
     if (std::optional<std::int64_t> echo = echo_label(stack))
       suffix += "_e" + std::to_string(*echo);
@@ -1270,22 +1316,6 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
 }
 
 namespace {
-
-// The first item of functional group `group` for frame `frame`: per-frame, else shared.
-DcmItem* FunctionalGroup(DcmDataset& d, unsigned frame, const DcmTagKey& group) {
-  DcmItem* frame_item = nullptr;
-  DcmItem* item = nullptr;
-  if (d.findAndGetSequenceItem(DCM_PerFrameFunctionalGroupsSequence, frame_item, frame).good() &&
-      frame_item->findAndGetSequenceItem(group, item, 0).good()) {
-    return item;
-  }
-  DcmItem* shared = nullptr;
-  if (d.findAndGetSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0).good() &&
-      shared->findAndGetSequenceItem(group, item, 0).good()) {
-    return item;
-  }
-  return nullptr;
-}
 
 // Enhanced multi-frame: each frame is a slice placed by its functional groups.
 absl::Status EnhancedFrames(Instance& in, const Slice& base, std::vector<Slice>& out) {

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -144,6 +147,28 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
   ASSERT_TRUE(expected.ok()) << expected.status();
   double tolerance = built->pixel_type == common::PixelType::kFloat32 ? 1e-6 : 0.0;
   EXPECT_EQ(testing::CompareInPhysicalSpace(*actual, *expected, tolerance), "");
+
+  // The sidecar's acquisition keys agree with dcm2niix's wherever its JSON has them.
+  std::ifstream reference_json(kDataDir / c.dataset / "Ref" / (c.stem + ".json"));
+  if (!reference_json) return;
+  nlohmann::json reference = nlohmann::json::parse(reference_json);
+  nlohmann::json ours = nlohmann::json::parse(normalize::SidecarJson(*built));
+  for (const char* key : {"EchoTime", "RepetitionTime", "FlipAngle", "SliceThickness",
+                          "SpacingBetweenSlices", "MagneticFieldStrength", "ImagingFrequency",
+                          "PixelBandwidth", "SeriesNumber", "InversionTime"}) {
+    if (!reference.contains(key)) continue;
+    ASSERT_TRUE(ours.contains(key)) << key;
+    double expected_value = reference[key].get<double>();
+    EXPECT_NEAR(ours[key].get<double>(), expected_value,
+                1e-4 * std::max(1.0, std::abs(expected_value)))
+        << key;
+  }
+  for (const char* key : {"Modality", "ProtocolName", "SeriesDescription", "PatientPosition",
+                          "ConvolutionKernel", "BodyPartExamined", "ManufacturersModelName"}) {
+    if (!reference.contains(key)) continue;
+    ASSERT_TRUE(ours.contains(key)) << key;
+    EXPECT_EQ(ours[key], reference[key]) << key;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dcm2niixReferences, ConformanceTest, ::testing::ValuesIn(Cases()),
