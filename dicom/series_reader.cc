@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <set>
 #include <thread>
@@ -44,6 +45,8 @@ constexpr std::size_t kMaxInflatedBytes = std::size_t{1} << 30;
 constexpr double kSamePositionMm = 0.01;
 // Gaps that differ from the median step by more than this are resampled (issue 4).
 constexpr double kGapToleranceMm = 0.2;
+// Larger volumes are refused rather than allocated (8 GiB as float32): headers can claim anything.
+constexpr std::size_t kMaxVoxels = std::size_t{1} << 31;
 // An in-plane shift between slices above this is gantry tilt (or a sheared header).
 constexpr double kTiltToleranceMm = 0.01;
 
@@ -917,6 +920,11 @@ class StackBuilder {
       r["RescaleVariesPerSlice"] = std::string("applied per slice");
     }
     volume_.size = {nx_, ny_, nz_, nt_};
+    if (volume_.VoxelCount() > kMaxVoxels) {
+      return absl::ResourceExhaustedError("volume of " + std::to_string(volume_.VoxelCount()) +
+                                          " voxels is larger than the limit of " +
+                                          std::to_string(kMaxVoxels));
+    }
     const Instance& first = *planes_.front().times.front()->instance;
     if (integral) {
       auto [lo, hi] = DeclaredRange();
@@ -1274,7 +1282,13 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
   for (std::size_t s = 0; s < stacks.size(); ++s) {
     Stack& stack = stacks[s];
     StackBuilder builder(stack);
-    absl::StatusOr<Volume> volume = builder.Build();
+    absl::StatusOr<Volume> volume = absl::InternalError("not built");
+    try {
+      volume = builder.Build();
+    } catch (const std::bad_alloc&) {
+      volume = absl::ResourceExhaustedError("out of memory building a " +
+                                            std::to_string(stack.slices.size()) + "-slice stack");
+    }
     if (!volume.ok()) {
       failures.push_back(std::string(volume.status().message()));
       if (result.status.ok()) result.status = volume.status();

@@ -396,6 +396,16 @@ TEST(SeriesReader, AddFilesKeepsInputOrderWhateverTheThreads) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SeriesReader, RefusesAVolumeLargerThanTheLimitBeforeAllocatingIt) {
+  auto file = testing::MakeCtSlice();
+  file->getDataset()->putAndInsertUint16(DCM_Rows, 65535);
+  file->getDataset()->putAndInsertUint16(DCM_Columns, 65535);
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "huge").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_EQ(series.status.code(), absl::StatusCode::kResourceExhausted) << series.status;
+}
+
 TEST(SeriesReader, RejectsWhatIsNotAnImage) {
   dicom::SeriesReader reader;
   EXPECT_EQ(reader.AddBytes("not dicom at all", "text").code(), absl::StatusCode::kInvalidArgument);
