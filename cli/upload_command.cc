@@ -81,6 +81,20 @@ bool Retryable(grpc::StatusCode code) {
          code == grpc::StatusCode::CANCELLED;
 }
 
+int BackoffMs(int attempt) { return std::min(30000, 500 << std::min(attempt, 6)); }
+
+// Unary calls are retried like streams when the server or its database is briefly away.
+template <typename Call>
+grpc::Status WithRetries(Call call) {
+  for (int attempt = 1;; ++attempt) {
+    grpc::Status status = call();
+    if (status.ok() || status.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= kMaxAttempts) {
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(BackoffMs(attempt)));
+  }
+}
+
 // Reads the head of a file to tell DICOM instances from everything else, then hashes the whole file.
 void Scan(FileState& file) {
   std::ifstream in(file.path, std::ios::binary);
@@ -219,11 +233,10 @@ void StreamLoop(const Options& options, Work& work, int index) {
         work.fatal = true;
         std::cerr << "\ntributary upload: " << status.error_message() << "\n";
       }
-      if (attempt >= kMaxAttempts) return;
       return;
     }
     work.Requeue(unconfirmed);
-    int delay_ms = std::min(30000, 500 << std::min(attempt, 6));
+    int delay_ms = BackoffMs(attempt);
     std::cerr << "\ntributary upload: stream " << index << ": " << status.error_message() << "; retrying "
               << unconfirmed.size() << " unconfirmed file(s) in " << delay_ms / 1000.0 << " s\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
@@ -294,9 +307,12 @@ int Run(Options options) {
     v1::FindStoredRequest request;
     for (std::size_t i = from; i < std::min(digests.size(), from + kFindStoredBatch); ++i) request.add_sha256(digests[i]);
     v1::FindStoredResponse response;
-    grpc::ClientContext context;
-    PrepareContext(context, options.client, std::chrono::seconds(60));
-    grpc::Status status = stub->FindStored(&context, request, &response);
+    grpc::Status status = WithRetries([&] {
+      response.Clear();
+      grpc::ClientContext context;
+      PrepareContext(context, options.client, std::chrono::seconds(60));
+      return stub->FindStored(&context, request, &response);
+    });
     if (!status.ok()) return ReportRpcError("upload", status);
     for (const v1::StoredFile& stored : response.stored()) {
       for (std::size_t i : by_digest[stored.sha256()]) {
@@ -369,9 +385,11 @@ int Run(Options options) {
       request.set_study_instance_uid(study);
       request.set_expected_instance_count(count);
       v1::CompleteStudyResponse response;
-      grpc::ClientContext context;
-      PrepareContext(context, options.client, std::chrono::seconds(30));
-      grpc::Status status = stub->CompleteStudy(&context, request, &response);
+      grpc::Status status = WithRetries([&] {
+        grpc::ClientContext context;
+        PrepareContext(context, options.client, std::chrono::seconds(30));
+        return stub->CompleteStudy(&context, request, &response);
+      });
       nlohmann::json entry{{"study_instance_uid", study}, {"expected", count}};
       if (status.ok()) {
         entry["stored"] = response.stored_instance_count();
