@@ -188,6 +188,7 @@ struct Instance {
   FrameGeometry geometry;
   int mosaic_images = 0;              // Siemens mosaic: number of tiles holding images
   std::optional<Vec3> mosaic_normal;  // CSA SliceNormalVector: the order of the tiles in space
+  std::vector<double> mosaic_times;   // CSA MosaicRefAcqTimes (ms), per tile
   Metadata metadata;
 };
 
@@ -207,6 +208,7 @@ struct Slice {
   std::optional<double> echo_time;
   std::string image_type;
   std::string stack_id;
+  std::optional<double> acquired_ms;  // when the slice was acquired (mosaic tile, enhanced frame)
 };
 
 // Stored values from raw samples: shifted down to BitsStored, masked, sign-extended. The common
@@ -583,6 +585,9 @@ absl::Status ReadHeader(Instance& instance) {
       std::vector<std::string> count = CsaImageItems(d, "NumberOfImagesInMosaic");
       if (!count.empty()) instance.mosaic_images = std::atoi(count[0].c_str());
     }
+    for (const std::string& time : CsaImageItems(d, "MosaicRefAcqTimes")) {
+      if (!time.empty()) instance.mosaic_times.push_back(std::atof(time.c_str()));
+    }
     std::vector<std::string> normal = CsaImageItems(d, "SliceNormalVector");
     if (normal.size() >= 3) {
       Vec3 n = {std::atof(normal[0].c_str()), std::atof(normal[1].c_str()),
@@ -702,6 +707,7 @@ class StackBuilder {
     volume_.direction = {g.row_dir[0], g.col_dir[0], normal_[0],   g.row_dir[1], g.col_dir[1],
                          normal_[1],   g.row_dir[2], g.col_dir[2], normal_[2]};
     r["SortedBy"] = std::string("position along the slice normal (ImagePositionPatient)");
+    SliceTiming();
     r["SourceSliceCount"] = static_cast<std::int64_t>(planes_.size());
     r["VolumeCount"] = static_cast<std::int64_t>(nt_);
     if (first.instance->repetition_time_ms && *first.instance->repetition_time_ms > 0) {
@@ -782,6 +788,30 @@ class StackBuilder {
       r["OriginalSliceStepMedian"] = median;
     }
     return absl::OkStatus();
+  }
+
+  // BIDS SliceTiming (seconds from the first slice of the volume, in the volume's slice order) for
+  // MR stacks whose slices say when they were acquired: Siemens mosaics (CSA MosaicRefAcqTimes)
+  // and enhanced multi-frame (FrameAcquisitionDateTime).
+  void SliceTiming() {
+    if (planes_.size() < 2 || planes_.front().times.front()->instance->modality != "MR") return;
+    std::vector<double> times;
+    for (const Plane& plane : planes_) {
+      const Slice& first = *plane.times.front();
+      if (!first.acquired_ms) return;
+      times.push_back(*first.acquired_ms);
+    }
+    double start = *std::min_element(times.begin(), times.end());
+    double end = *std::max_element(times.begin(), times.end());
+    std::optional<double> tr = planes_.front().times.front()->instance->repetition_time_ms;
+    if (tr && end - start >= *tr) {
+      // Seen in multiband mosaics from older Siemens software: the times overrun one TR.
+      volume_.reconstruction["SliceTimingOmitted"] =
+          std::string("slice acquisition times span more than RepetitionTime: not trusted");
+      return;
+    }
+    for (double& t : times) t = std::round((t - start) * 1000) / 1e6;
+    volume_.metadata["SliceTiming"] = times;
   }
 
   // Padding range of an instance, if it declares one.
@@ -1297,7 +1327,7 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
     const Instance& head = *stack.slices.front().instance;
     volume->protocol_name = head.protocol;
     volume->series_number = head.series_number;
-    volume->metadata = head.metadata;
+    volume->metadata.insert(head.metadata.begin(), head.metadata.end());
     if (stack.echo_time) volume->metadata["EchoTime"] = *stack.echo_time / 1000;
     if (stack.echo_number) volume->metadata["EchoNumber"] = *stack.echo_number;
     std::string suffix;
@@ -1369,6 +1399,10 @@ absl::Status EnhancedFrames(Instance& in, const Slice& base, std::vector<Slice>&
     }
     if (DcmItem* content = FunctionalGroup(d, f, DCM_FrameContentSequence)) {
       slice.temporal_position = Integer(*content, DCM_TemporalPositionIndex).value_or(0);
+      std::string acquired = String(*content, DCM_FrameAcquisitionDateTime);
+      if (acquired.size() > 8) {
+        if (auto seconds = Seconds(acquired.substr(8))) slice.acquired_ms = *seconds * 1000;
+      }
       slice.stack_id = String(*content, DCM_StackID);
     }
     if (DcmItem* echo = FunctionalGroup(d, f, DCM_MREchoSequence)) {
@@ -1419,6 +1453,9 @@ absl::Status SlicesOf(Instance& in, std::vector<Slice>& out) {
     for (int tile = 0; tile < in.mosaic_images; ++tile) {
       Slice slice = base;
       slice.tile = tile;
+      if (in.mosaic_times.size() == static_cast<std::size_t>(in.mosaic_images)) {
+        slice.acquired_ms = in.mosaic_times[static_cast<std::size_t>(tile)];
+      }
       slice.geometry.position = Sub(first, Scaled(normal, -step * tile));
       out.push_back(slice);
     }

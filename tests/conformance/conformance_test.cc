@@ -163,6 +163,20 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
                 1e-4 * std::max(1.0, std::abs(expected_value)))
         << key;
   }
+  // SliceTiming in slice order: reversed when our slice axis runs opposite to the reference's.
+  if (reference.contains("SliceTiming") && ours.contains("SliceTiming")) {
+    std::vector<double> expected_timing = reference["SliceTiming"];
+    std::vector<double> our_timing = ours["SliceTiming"];
+    double same_way = 0;
+    for (int r = 0; r < 3; ++r)
+      same_way += actual->direction[3 * r + 2] * expected->direction[3 * r + 2];
+    if (same_way < 0) std::reverse(our_timing.begin(), our_timing.end());
+    ASSERT_EQ(our_timing.size(), expected_timing.size());
+    for (std::size_t i = 0; i < our_timing.size(); ++i) {
+      // One Siemens tick (2.5 ms): dcm2niix reads the times of another volume of the series.
+      EXPECT_NEAR(our_timing[i], expected_timing[i], 0.0026) << "SliceTiming[" << i << "]";
+    }
+  }
   for (const char* key : {"Modality", "ProtocolName", "SeriesDescription", "PatientPosition",
                           "ConvolutionKernel", "BodyPartExamined", "ManufacturersModelName"}) {
     if (!reference.contains(key)) continue;
