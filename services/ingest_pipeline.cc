@@ -85,6 +85,17 @@ std::string IngestPipeline::KeyedDigest(const std::string& sha256_hex) const {
   return ToHex(HmacSha256(digest_key_, "original-sha256:" + sha256_hex));
 }
 
+absl::StatusOr<IngestOutcome> IngestPipeline::Reject(std::int64_t upload_id, const std::string& declared_sha256,
+                                                     RejectReason reason, std::string detail) const {
+  IngestOutcome outcome;
+  outcome.status = OutcomeStatus::kRejected;
+  outcome.reason = reason;
+  outcome.detail = std::move(detail);
+  TRIB_RETURN_IF_ERROR(repository_.RecordReceipt(upload_id, KeyedDigest(declared_sha256), "REJECTED",
+                                                 RejectReasonName(reason), outcome.detail));
+  return outcome;
+}
+
 absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal& principal,
                                                      std::int64_t upload_id, const std::string& declared_sha256,
                                                      std::string_view bytes) const {

@@ -48,6 +48,10 @@ class IngestPipeline {
   absl::StatusOr<IngestOutcome> Ingest(const provenance::Principal& principal, std::int64_t upload_id,
                                        const std::string& declared_sha256, std::string_view bytes) const;
 
+  // Records a file refused before its bytes could be checked (too large, incomplete).
+  absl::StatusOr<IngestOutcome> Reject(std::int64_t upload_id, const std::string& declared_sha256,
+                                       RejectReason reason, std::string detail) const;
+
   // HMAC(key, SHA-256 hex of the original): what the database keeps instead of the original's digest.
   std::string KeyedDigest(const std::string& sha256_hex) const;
   static bool IsSha256Hex(const std::string& text);

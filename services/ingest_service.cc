@@ -78,6 +78,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     if (failed_) return MaybeFinishLocked();
     if (!ok) {
       reads_done_ = true;
+      RejectIncompleteLocked();
       return MaybeFinishLocked();
     }
     absl::Status status = HandleLocked();
@@ -116,7 +117,20 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
   struct PendingFile {
     v1::FileHeader header;
     std::string bytes;
+    RejectReason early_reject = RejectReason::kNone;  // refused before its bytes were complete
+    std::string detail;
   };
+
+  // The previous file's bytes stopped short (a new header, or the end of the stream): refuse it.
+  void RejectIncompleteLocked() {
+    skip_bytes_ = 0;
+    if (!current_) return;
+    current_->early_reject = RejectReason::kSizeMismatch;
+    current_->detail = "received " + std::to_string(current_->bytes.size()) + " of the " +
+                       std::to_string(current_->header.size()) + " bytes the header declared";
+    current_->bytes.clear();
+    DispatchLocked();
+  }
 
   absl::Status HandleLocked() {
     switch (request_.part_case()) {
@@ -128,25 +142,21 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
         if (request_id_.size() > 200) return absl::InvalidArgumentError("request_id longer than 200 characters");
         return absl::OkStatus();
       case v1::UploadRequest::kHeader: {
-        if (current_ || skip_bytes_ > 0) {
-          return absl::InvalidArgumentError("a FileHeader arrived before the previous file's bytes were complete");
-        }
+        RejectIncompleteLocked();
         const v1::FileHeader& header = request_.header();
         if (!IngestPipeline::IsSha256Hex(header.sha256())) {
           return absl::InvalidArgumentError("FileHeader.sha256 must be 64 lower-case hex digits");
         }
         ++files_seen_;
         if (header.size() > service_.limits_.max_file_bytes) {
+          // Refused at once; its bytes are read and dropped, never buffered.
+          current_ = std::make_unique<PendingFile>();
+          current_->header = header;
+          current_->early_reject = RejectReason::kTooLarge;
+          current_->detail = "file of " + std::to_string(header.size()) + " bytes exceeds the limit of " +
+                             std::to_string(service_.limits_.max_file_bytes);
+          DispatchLocked();
           skip_bytes_ = header.size();
-          v1::UploadResponse response;
-          auto* outcome = response.mutable_outcome();
-          outcome->set_file_id(header.file_id());
-          outcome->set_status(v1::REJECTED);
-          outcome->set_reject_reason(v1::TOO_LARGE);
-          outcome->set_detail("file of " + std::to_string(header.size()) + " bytes exceeds the limit of " +
-                              std::to_string(service_.limits_.max_file_bytes));
-          pending_writes_.push_back(std::move(response));
-          StartWriteLocked();
           return absl::OkStatus();
         }
         current_ = std::make_unique<PendingFile>();
@@ -221,6 +231,9 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       }
       upload_id = upload_id_;
     }
+    if (file.early_reject != RejectReason::kNone) {
+      return service_.pipeline_.Reject(upload_id, file.header.sha256(), file.early_reject, file.detail);
+    }
     return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(), file.bytes);
   }
 
@@ -259,11 +272,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     }
     if (!reads_done_) return;
     finished_ = true;
-    if (current_ || skip_bytes_ > 0) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the stream ended inside a file"));
-    } else {
-      Finish(grpc::Status::OK);
-    }
+    Finish(grpc::Status::OK);
   }
 
   IngestService& service_;

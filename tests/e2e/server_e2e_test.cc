@@ -155,6 +155,17 @@ class RawUpload {
     context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     stream_ = stub_->Upload(&context_);
   }
+  // Announces `declared` bytes but sends only `bytes`.
+  void SendShort(const std::string& id, const std::string& bytes, std::uint64_t declared) {
+    v1::UploadRequest header;
+    header.mutable_header()->set_file_id(id);
+    header.mutable_header()->set_size(declared);
+    header.mutable_header()->set_sha256(ToHex(Sha256(bytes)));
+    stream_->Write(header);
+    v1::UploadRequest chunk;
+    chunk.set_chunk(bytes);
+    stream_->Write(chunk);
+  }
   void Send(const std::string& id, const std::string& bytes, std::string sha256 = "", std::uint64_t size = 0) {
     v1::UploadRequest header;
     header.mutable_header()->set_file_id(id);
@@ -208,6 +219,7 @@ TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
   std::map<std::string, v1::FileOutcome> outcomes;
   {
     RawUpload upload(server_->address(), token);
+    upload.SendShort("short", good.substr(0, 1000), good.size());
     upload.Send("stored", good);
     upload.Send("again", good);
     upload.Send("digest", good, std::string(64, 'a'));
@@ -217,10 +229,11 @@ TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
     upload.Send("storage", not_storage);
     upload.Send("missing", missing);
     upload.Send("burned", burned);
+    upload.SendShort("cut", good.substr(0, 2000), good.size());  // the stream ends inside it
     outcomes = upload.Finish(&status);
   }
   ASSERT_TRUE(status.ok()) << status.error_message();
-  ASSERT_EQ(outcomes.size(), 9u);
+  ASSERT_EQ(outcomes.size(), 11u);
   auto expect = [&](const std::string& id, v1::OutcomeStatus s, v1::RejectReason r = v1::REJECT_REASON_UNSPECIFIED) {
     EXPECT_EQ(v1::OutcomeStatus_Name(outcomes[id].status()), v1::OutcomeStatus_Name(s)) << id;
     EXPECT_EQ(v1::RejectReason_Name(outcomes[id].reject_reason()), v1::RejectReason_Name(r)) << id;
@@ -241,6 +254,8 @@ TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
   expect("storage", v1::REJECTED, v1::NOT_STORAGE_CLASS);
   expect("missing", v1::REJECTED, v1::MISSING_ATTRIBUTE);
   expect("burned", v1::REJECTED, v1::BURNED_IN_ANNOTATION);
+  expect("short", v1::REJECTED, v1::SIZE_MISMATCH);
+  expect("cut", v1::REJECTED, v1::SIZE_MISMATCH);
 
   {
     RawUpload second(server_->address(), token);
