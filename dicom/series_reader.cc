@@ -43,7 +43,7 @@ constexpr Uint32 kHeaderReadLimit = 4096;
 constexpr std::size_t kMaxInflatedBytes = std::size_t{1} << 30;
 // Two slices closer than this along the normal share a position (a 4D series).
 constexpr double kSamePositionMm = 0.01;
-// Gaps that differ from the median step by more than this are resampled (issue 4).
+// Steps that differ from the mean step by more than this are resampled (issue 4).
 constexpr double kGapToleranceMm = 0.2;
 // Larger volumes are refused rather than allocated (8 GiB as float32): headers can claim anything.
 constexpr std::size_t kMaxVoxels = std::size_t{1} << 31;
@@ -1216,7 +1216,6 @@ namespace {
 absl::Status SlicesOf(Instance& in, std::vector<Slice>& out);
 
 std::string StackKey(const Slice& s) {
-  const Instance& in = *s.instance;
   const FrameGeometry& g = s.geometry;
   std::string key;
   for (double v : g.row_dir) key += Rounded(v, 1e-4) + ",";
@@ -1227,7 +1226,6 @@ std::string StackKey(const Slice& s) {
                      : s.echo_time ? Rounded(*s.echo_time, 1e-3)
                                    : std::string("-"));
   key += "|" + s.image_type + "|" + s.stack_id;
-  (void)in;
   return key;
 }
 
