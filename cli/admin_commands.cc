@@ -61,58 +61,64 @@ void AddAdminCommands(CLI::App& app, int& exit_code) {
   add->add_option("name", *name, "Centre name: 1-64 of A-Z a-z 0-9 . _ -")->required();
   AddClientOptions(*add, *add_options);
   add->callback([add_options, name, &exit_code] {
-    exit_code = Invoke("centres add", *add_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
-      v1::AddCentreRequest request;
-      request.set_name(*name);
-      v1::AddCentreResponse response;
-      grpc::Status status = stub.AddCentre(&context, request, &response);
-      if (!status.ok()) return status;
-      if (add_options->json) {
-        std::cout << nlohmann::json{{"id", response.centre().id()},
-                                    {"name", response.centre().name()},
-                                    {"upload_token", response.upload_token()}}
-                         .dump(2)
-                  << "\n";
-      } else {
-        std::cout << "centre " << response.centre().name() << " added (id " << response.centre().id()
-                  << "). Its upload token, shown this once:\n"
-                  << response.upload_token() << "\n";
-      }
-      return status;
-    });
+    exit_code = Invoke(
+        "centres add", *add_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
+          v1::AddCentreRequest request;
+          request.set_name(*name);
+          v1::AddCentreResponse response;
+          grpc::Status status = stub.AddCentre(&context, request, &response);
+          if (!status.ok()) return status;
+          if (add_options->json) {
+            std::cout << nlohmann::json{{"id", response.centre().id()},
+                                        {"name", response.centre().name()},
+                                        {"upload_token", response.upload_token()}}
+                             .dump(2)
+                      << "\n";
+          } else {
+            std::cout << "centre " << response.centre().name() << " added (id "
+                      << response.centre().id() << "). Its upload token, shown this once:\n"
+                      << response.upload_token() << "\n";
+          }
+          return status;
+        });
   });
 
   auto list_options = std::make_shared<ClientOptions>();
-  CLI::App* list = centres->add_subcommand("list", "List centres with their study and instance counts");
+  CLI::App* list =
+      centres->add_subcommand("list", "List centres with their study and instance counts");
   AddClientOptions(*list, *list_options);
   list->callback([list_options, &exit_code] {
-    exit_code = Invoke("centres list", *list_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
-      v1::ListCentresResponse response;
-      grpc::Status status = stub.ListCentres(&context, v1::ListCentresRequest(), &response);
-      if (!status.ok()) return status;
-      if (list_options->json) {
-        nlohmann::json out = nlohmann::json::array();
-        for (const auto& c : response.centres()) {
-          out.push_back({{"id", c.id()},
-                         {"name", c.name()},
-                         {"created_at", c.created_at()},
-                         {"studies", c.study_count()},
-                         {"instances", c.instance_count()}});
-        }
-        std::cout << out.dump(2) << "\n";
-        return status;
-      }
-      std::cout << std::left << std::setw(6) << "ID" << std::setw(24) << "CENTRE" << std::setw(22) << "CREATED"
-                << std::setw(9) << "STUDIES" << "INSTANCES\n";
-      for (const auto& c : response.centres()) {
-        std::cout << std::setw(6) << c.id() << std::setw(24) << c.name() << std::setw(22) << c.created_at()
-                  << std::setw(9) << c.study_count() << c.instance_count() << "\n";
-      }
-      return status;
-    });
+    exit_code = Invoke(
+        "centres list", *list_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
+          v1::ListCentresResponse response;
+          grpc::Status status = stub.ListCentres(&context, v1::ListCentresRequest(), &response);
+          if (!status.ok()) return status;
+          if (list_options->json) {
+            nlohmann::json out = nlohmann::json::array();
+            for (const auto& c : response.centres()) {
+              out.push_back({{"id", c.id()},
+                             {"name", c.name()},
+                             {"created_at", c.created_at()},
+                             {"studies", c.study_count()},
+                             {"instances", c.instance_count()}});
+            }
+            std::cout << out.dump(2) << "\n";
+            return status;
+          }
+          std::cout << std::left << std::setw(6) << "ID" << std::setw(24) << "CENTRE"
+                    << std::setw(22) << "CREATED" << std::setw(9) << "STUDIES"
+                    << "INSTANCES\n";
+          for (const auto& c : response.centres()) {
+            std::cout << std::setw(6) << c.id() << std::setw(24) << c.name() << std::setw(22)
+                      << c.created_at() << std::setw(9) << c.study_count() << c.instance_count()
+                      << "\n";
+          }
+          return status;
+        });
   });
 
-  CLI::App* studies = app.add_subcommand("studies", "Stored studies (operator: all centres; a centre: its own)");
+  CLI::App* studies =
+      app.add_subcommand("studies", "Stored studies (operator: all centres; a centre: its own)");
   studies->require_subcommand(1);
   auto studies_options = std::make_shared<ClientOptions>();
   auto centre = std::make_shared<std::string>();
@@ -122,30 +128,33 @@ void AddAdminCommands(CLI::App& app, int& exit_code) {
   studies_list->add_option("--centre", *centre, "Only this centre (operator)");
   studies_list->add_option("--limit", *limit, "At most this many studies")->capture_default_str();
   studies_list->callback([studies_options, centre, limit, &exit_code] {
-    exit_code = Invoke("studies list", *studies_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
-      v1::ListStudiesRequest request;
-      request.set_centre(*centre);
-      request.set_limit(*limit);
-      v1::ListStudiesResponse response;
-      grpc::Status status = stub.ListStudies(&context, request, &response);
-      if (!status.ok()) return status;
-      if (studies_options->json) {
-        nlohmann::json out = nlohmann::json::array();
-        for (const auto& s : response.studies()) out.push_back(StudyJson(s));
-        std::cout << out.dump(2) << "\n";
-        return status;
-      }
-      std::cout << std::left << std::setw(6) << "ID" << std::setw(16) << "CENTRE" << std::setw(25) << "PATIENT"
-                << std::setw(7) << "SERIES" << std::setw(10) << "INSTANCES" << std::setw(11) << "SIZE"
-                << std::setw(22) << "RECEIVED" << "COMPLETE\n";
-      for (const auto& s : response.studies()) {
-        std::cout << std::setw(6) << s.id() << std::setw(16) << s.centre() << std::setw(25) << s.patient_pseudonym()
-                  << std::setw(7) << s.series_count() << std::setw(10) << s.instance_count() << std::setw(11)
-                  << Size(s.bytes()) << std::setw(22) << s.first_received_at()
-                  << (s.completed_at().empty() ? "no" : s.completed_at()) << "\n";
-      }
-      return status;
-    });
+    exit_code = Invoke(
+        "studies list", *studies_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
+          v1::ListStudiesRequest request;
+          request.set_centre(*centre);
+          request.set_limit(*limit);
+          v1::ListStudiesResponse response;
+          grpc::Status status = stub.ListStudies(&context, request, &response);
+          if (!status.ok()) return status;
+          if (studies_options->json) {
+            nlohmann::json out = nlohmann::json::array();
+            for (const auto& s : response.studies()) out.push_back(StudyJson(s));
+            std::cout << out.dump(2) << "\n";
+            return status;
+          }
+          std::cout << std::left << std::setw(6) << "ID" << std::setw(16) << "CENTRE"
+                    << std::setw(25) << "PATIENT" << std::setw(7) << "SERIES" << std::setw(10)
+                    << "INSTANCES" << std::setw(11) << "SIZE" << std::setw(22) << "RECEIVED"
+                    << "COMPLETE\n";
+          for (const auto& s : response.studies()) {
+            std::cout << std::setw(6) << s.id() << std::setw(16) << s.centre() << std::setw(25)
+                      << s.patient_pseudonym() << std::setw(7) << s.series_count() << std::setw(10)
+                      << s.instance_count() << std::setw(11) << Size(s.bytes()) << std::setw(22)
+                      << s.first_received_at()
+                      << (s.completed_at().empty() ? "no" : s.completed_at()) << "\n";
+          }
+          return status;
+        });
   });
 
   auto show_options = std::make_shared<ClientOptions>();
@@ -154,39 +163,47 @@ void AddAdminCommands(CLI::App& app, int& exit_code) {
   show->add_option("id", *id, "Study id (from `studies list`)")->required();
   AddClientOptions(*show, *show_options);
   show->callback([show_options, id, &exit_code] {
-    exit_code = Invoke("studies show", *show_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
-      v1::GetStudyRequest request;
-      request.set_id(*id);
-      v1::GetStudyResponse response;
-      grpc::Status status = stub.GetStudy(&context, request, &response);
-      if (!status.ok()) return status;
-      if (show_options->json) {
-        nlohmann::json out = StudyJson(response.study());
-        out["series_list"] = nlohmann::json::array();
-        for (const auto& s : response.series()) {
-          out["series_list"].push_back({{"series_instance_uid", s.series_instance_uid()},
-                                        {"modality", s.modality()},
-                                        {"instances", s.instance_count()},
-                                        {"bytes", s.bytes()}});
-        }
-        std::cout << out.dump(2) << "\n";
-        return status;
-      }
-      const v1::Study& s = response.study();
-      std::cout << "study " << s.id() << "\n  centre             " << s.centre() << "\n  patient pseudonym  "
-                << s.patient_pseudonym() << "\n  study UID          " << s.study_instance_uid()
-                << "\n  instances          " << s.instance_count() << " (" << Size(s.bytes()) << ")"
-                << "\n  first received     " << s.first_received_at() << "\n  completed          "
-                << (s.completed_at().empty() ? "no" : s.completed_at());
-      if (s.expected_instance_count() > 0) std::cout << " (expected " << s.expected_instance_count() << ")";
-      std::cout << "\n\n" << std::left << std::setw(66) << "SERIES UID" << std::setw(9) << "MODALITY" << std::setw(10)
-                << "INSTANCES" << "SIZE\n";
-      for (const auto& series : response.series()) {
-        std::cout << std::setw(66) << series.series_instance_uid() << std::setw(9) << series.modality()
-                  << std::setw(10) << series.instance_count() << Size(series.bytes()) << "\n";
-      }
-      return status;
-    });
+    exit_code = Invoke(
+        "studies show", *show_options, [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
+          v1::GetStudyRequest request;
+          request.set_id(*id);
+          v1::GetStudyResponse response;
+          grpc::Status status = stub.GetStudy(&context, request, &response);
+          if (!status.ok()) return status;
+          if (show_options->json) {
+            nlohmann::json out = StudyJson(response.study());
+            out["series_list"] = nlohmann::json::array();
+            for (const auto& s : response.series()) {
+              out["series_list"].push_back({{"series_instance_uid", s.series_instance_uid()},
+                                            {"modality", s.modality()},
+                                            {"instances", s.instance_count()},
+                                            {"bytes", s.bytes()}});
+            }
+            std::cout << out.dump(2) << "\n";
+            return status;
+          }
+          const v1::Study& s = response.study();
+          std::cout << "study " << s.id() << "\n  centre             " << s.centre()
+                    << "\n  patient pseudonym  " << s.patient_pseudonym()
+                    << "\n  study UID          " << s.study_instance_uid()
+                    << "\n  instances          " << s.instance_count() << " (" << Size(s.bytes())
+                    << ")"
+                    << "\n  first received     " << s.first_received_at()
+                    << "\n  completed          "
+                    << (s.completed_at().empty() ? "no" : s.completed_at());
+          if (s.expected_instance_count() > 0)
+            std::cout << " (expected " << s.expected_instance_count() << ")";
+          std::cout << "\n\n"
+                    << std::left << std::setw(66) << "SERIES UID" << std::setw(9) << "MODALITY"
+                    << std::setw(10) << "INSTANCES"
+                    << "SIZE\n";
+          for (const auto& series : response.series()) {
+            std::cout << std::setw(66) << series.series_instance_uid() << std::setw(9)
+                      << series.modality() << std::setw(10) << series.instance_count()
+                      << Size(series.bytes()) << "\n";
+          }
+          return status;
+        });
   });
 }
 

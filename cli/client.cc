@@ -10,8 +10,10 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
   const char* token = std::getenv("TRIBUTARY_TOKEN");
   options.server = server != nullptr && *server != '\0' ? server : "127.0.0.1:50051";
   options.token = token != nullptr ? token : "";
-  command.add_option("--server", options.server, "tributary-server address (default: $TRIBUTARY_SERVER or 127.0.0.1:50051)");
-  command.add_option("--token", options.token, "Upload or operator token (default: $TRIBUTARY_TOKEN)");
+  command.add_option("--server", options.server,
+                     "tributary-server address (default: $TRIBUTARY_SERVER or 127.0.0.1:50051)");
+  command.add_option("--token", options.token,
+                     "Upload or operator token (default: $TRIBUTARY_TOKEN)");
   command.add_flag("--json", options.json, "Print JSON instead of text");
 }
 
@@ -23,7 +25,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ClientOptions& options, int con
   return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
 }
 
-void PrepareContext(grpc::ClientContext& context, const ClientOptions& options, std::chrono::seconds deadline) {
+void PrepareContext(grpc::ClientContext& context, const ClientOptions& options,
+                    std::chrono::seconds deadline) {
   if (!options.token.empty()) context.AddMetadata("authorization", "Bearer " + options.token);
   context.set_deadline(std::chrono::system_clock::now() + deadline);
 }

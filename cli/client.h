@@ -22,7 +22,8 @@ void AddClientOptions(CLI::App& command, ClientOptions& options);
 std::shared_ptr<grpc::Channel> MakeChannel(const ClientOptions& options, int connection_index = 0);
 
 // Token metadata and a deadline: every call has one.
-void PrepareContext(grpc::ClientContext& context, const ClientOptions& options, std::chrono::seconds deadline);
+void PrepareContext(grpc::ClientContext& context, const ClientOptions& options,
+                    std::chrono::seconds deadline);
 
 // Prints "tributary COMMAND: <what the server said>" and returns the exit status for it.
 int ReportRpcError(const std::string& command, const grpc::Status& status);

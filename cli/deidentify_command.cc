@@ -1,7 +1,5 @@
 #include "cli/deidentify_command.h"
 
-#include "cli/input_files.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/input_files.h"
 #include "common/secret_key.h"
 #include "dicom/deidentifier.h"
 
@@ -73,7 +72,9 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
 absl::Status WriteFileAtomically(const fs::path& path, std::string_view bytes) {
   std::error_code error;
   fs::create_directories(path.parent_path(), error);
-  if (error) return absl::PermissionDeniedError("cannot create " + path.parent_path().string() + ": " + error.message());
+  if (error)
+    return absl::PermissionDeniedError("cannot create " + path.parent_path().string() + ": " +
+                                       error.message());
   fs::path temp = path;
   temp += ".tmp." + std::to_string(::getpid()) + "." +
           std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
@@ -104,11 +105,13 @@ absl::StatusOr<std::vector<dicom::SafePrivateTag>> ReadSafePrivateList(const std
     if (line.empty() || line[0] == '#') continue;
     unsigned group = 0, element = 0;
     char creator[65] = {0};
-    if (std::sscanf(line.c_str(), "%4x,xx%2x,%64[^\n]", &group, &element, creator) != 3 || (group & 1) == 0) {
+    if (std::sscanf(line.c_str(), "%4x,xx%2x,%64[^\n]", &group, &element, creator) != 3 ||
+        (group & 1) == 0) {
       return absl::InvalidArgumentError(path + ":" + std::to_string(number) +
                                         ": expected gggg,xxee,Private Creator with an odd group");
     }
-    tags.push_back({creator, static_cast<std::uint16_t>(group), static_cast<std::uint8_t>(element)});
+    tags.push_back(
+        {creator, static_cast<std::uint16_t>(group), static_cast<std::uint8_t>(element)});
   }
   return tags;
 }
@@ -118,7 +121,8 @@ absl::StatusOr<dicom::DeidPolicy> MakePolicy(const Options& options) {
   if (options.profile == "research") {
     policy = dicom::DeidPolicy::ResearchDefault();
   } else if (options.profile != "basic") {
-    return absl::InvalidArgumentError("unknown profile '" + options.profile + "' (basic, research)");
+    return absl::InvalidArgumentError("unknown profile '" + options.profile +
+                                      "' (basic, research)");
   }
   for (const std::string& name : options.options) {
     auto option = dicom::ParseProfileOption(name);
@@ -143,7 +147,8 @@ absl::StatusOr<SecretKey> LoadKey(const Options& options) {
   if (key.ok()) return key;
   return absl::InvalidArgumentError(
       "no de-identification key: pass --key-file FILE (create one with `tributary keygen --out "
-      "FILE`) or set " + std::string(SecretKey::kEnvironmentVariable));
+      "FILE`) or set " +
+      std::string(SecretKey::kEnvironmentVariable));
 }
 
 FileResult ProcessOne(const dicom::Deidentifier& deidentifier, const Options& options,
@@ -173,8 +178,9 @@ FileResult ProcessOne(const dicom::Deidentifier& deidentifier, const Options& op
     result.reason = std::string(instance.status().message());
     return result;
   }
-  fs::path output = fs::path(options.out) / instance->patient_pseudonym / instance->study_instance_uid /
-                    instance->series_instance_uid / (instance->sop_instance_uid + ".dcm");
+  fs::path output = fs::path(options.out) / instance->patient_pseudonym /
+                    instance->study_instance_uid / instance->series_instance_uid /
+                    (instance->sop_instance_uid + ".dcm");
   result.output = output.string();
   {
     std::lock_guard lock(outputs_mutex);
@@ -213,7 +219,8 @@ int Run(const Options& options) {
   std::vector<FileResult> results;
   std::vector<MissingInput> missing;
   std::vector<fs::path> files = ListInputFiles(options.inputs, options.out, missing);
-  for (const MissingInput& m : missing) results.push_back({m.path, Outcome::kRefused, "", m.reason});
+  for (const MissingInput& m : missing)
+    results.push_back({m.path, Outcome::kRefused, "", m.reason});
 
   std::mutex mutex;
   std::map<std::string, std::string> outputs;
@@ -237,7 +244,8 @@ int Run(const Options& options) {
       if (progress) std::cerr << "[" << done << "/" << files.size() << "]" << std::flush;
     }
   };
-  unsigned jobs = options.jobs != 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
+  unsigned jobs =
+      options.jobs != 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
   jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < jobs; ++t) threads.emplace_back(worker);
@@ -248,7 +256,9 @@ int Run(const Options& options) {
 
   std::size_t written = 0, skipped = 0, refused = 0;
   for (const FileResult& r : results) {
-    (r.outcome == Outcome::kWritten ? written : r.outcome == Outcome::kSkipped ? skipped : refused)++;
+    (r.outcome == Outcome::kWritten   ? written
+     : r.outcome == Outcome::kSkipped ? skipped
+                                      : refused)++;
   }
   if (options.json) {
     nlohmann::json report;
@@ -276,27 +286,34 @@ void AddDeidentifyCommand(CLI::App& app, int& exit_code) {
       "De-identify DICOM files per PS3.15 Annex E into a new folder; inputs are never modified");
   command->add_option("inputs", options->inputs, "DICOM files or folders (searched recursively)")
       ->required();
-  command->add_option("--out", options->out, "Output folder: OUT/<pseudonym>/<study>/<series>/<sop>.dcm")
+  command
+      ->add_option("--out", options->out,
+                   "Output folder: OUT/<pseudonym>/<study>/<series>/<sop>.dcm")
       ->required();
-  command->add_option("--key-file", options->key_file,
-                      "Key file from `tributary keygen` (default: $TRIBUTARY_DEID_KEY, 64 hex digits)");
-  command->add_option("--centre", options->centre,
-                      "Centre name; pseudonyms derive from (centre, PatientID)")
+  command->add_option(
+      "--key-file", options->key_file,
+      "Key file from `tributary keygen` (default: $TRIBUTARY_DEID_KEY, 64 hex digits)");
+  command
+      ->add_option("--centre", options->centre,
+                   "Centre name; pseudonyms derive from (centre, PatientID)")
       ->capture_default_str();
-  command->add_option("--profile", options->profile,
-                      "basic (no options) or research (basic + retain-modified-dates + "
-                      "retain-patient-characteristics)")
+  command
+      ->add_option("--profile", options->profile,
+                   "basic (no options) or research (basic + retain-modified-dates + "
+                   "retain-patient-characteristics)")
       ->capture_default_str();
   command->add_option("--option", options->options,
                       "Add a profile option (repeatable): retain-safe-private, retain-uids, "
                       "retain-device-identity, retain-institution-identity, "
                       "retain-patient-characteristics, retain-full-dates, retain-modified-dates, "
                       "clean-descriptors, clean-structured-content, clean-graphics");
-  command->add_option("--safe-private-list", options->safe_private_file,
-                      "File of private attributes kept by retain-safe-private, one `gggg,xxee,Creator` "
-                      "a line (replaces the built-in list)");
-  command->add_flag("--allow-burned-in-annotation", options->allow_burned_in,
-                    "Accept instances with BurnedInAnnotation=YES (only for pixels already cleaned)");
+  command->add_option(
+      "--safe-private-list", options->safe_private_file,
+      "File of private attributes kept by retain-safe-private, one `gggg,xxee,Creator` "
+      "a line (replaces the built-in list)");
+  command->add_flag(
+      "--allow-burned-in-annotation", options->allow_burned_in,
+      "Accept instances with BurnedInAnnotation=YES (only for pixels already cleaned)");
   command->add_flag("--json", options->json, "Print a JSON report instead of text");
   command->add_flag("-q,--quiet", options->quiet, "Print only the summary");
   command->add_option("-j,--jobs", options->jobs, "Worker threads (default: one per core)");

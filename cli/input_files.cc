@@ -6,8 +6,8 @@ namespace tributary::cli {
 
 namespace fs = std::filesystem;
 
-std::vector<fs::path> ListInputFiles(const std::vector<std::string>& inputs, const fs::path& exclude,
-                                     std::vector<MissingInput>& missing) {
+std::vector<fs::path> ListInputFiles(const std::vector<std::string>& inputs,
+                                     const fs::path& exclude, std::vector<MissingInput>& missing) {
   std::vector<fs::path> files;
   fs::path excluded = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude);
   auto is_excluded = [&](const fs::path& p) {
@@ -19,7 +19,8 @@ std::vector<fs::path> ListInputFiles(const std::vector<std::string>& inputs, con
     std::error_code error;
     if (fs::is_directory(input, error)) {
       std::vector<fs::path> found;
-      for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, error);
+      for (auto it = fs::recursive_directory_iterator(
+               input, fs::directory_options::skip_permission_denied, error);
            it != fs::recursive_directory_iterator(); it.increment(error)) {
         if (error) break;
         if (it->is_directory() && is_excluded(it->path())) {

@@ -43,7 +43,8 @@ struct Sha256Hasher::State {
 };
 
 Sha256Hasher::Sha256Hasher() : state_(std::make_unique<State>()) {
-  if (state_->context == nullptr || EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1) {
+  if (state_->context == nullptr ||
+      EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr) != 1) {
     throw std::bad_alloc();
   }
 }

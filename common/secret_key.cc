@@ -1,7 +1,5 @@
 #include "common/secret_key.h"
 
-#include "common/hash.h"
-
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
@@ -12,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "common/hash.h"
 
 namespace tributary {
 namespace {
@@ -24,8 +24,10 @@ int HexValue(char c) {
 }
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -49,7 +51,8 @@ absl::StatusOr<SecretKey> SecretKey::FromHex(std::string_view hex) {
   for (std::size_t i = 0; i < kBytes; ++i) {
     int high = HexValue(hex[2 * i]);
     int low = HexValue(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return absl::InvalidArgumentError("key contains a non-hexadecimal character");
+    if (high < 0 || low < 0)
+      return absl::InvalidArgumentError("key contains a non-hexadecimal character");
     bytes[i] = static_cast<char>(high * 16 + low);
   }
   return SecretKey(std::move(bytes));
@@ -69,7 +72,9 @@ absl::StatusOr<SecretKey> SecretKey::FromFile(const std::string& path) {
   std::stringstream content;
   content << in.rdbuf();
   auto key = FromHex(content.str());
-  if (!key.ok()) return absl::InvalidArgumentError("key file " + path + ": " + std::string(key.status().message()));
+  if (!key.ok())
+    return absl::InvalidArgumentError("key file " + path + ": " +
+                                      std::string(key.status().message()));
   return key;
 }
 
@@ -80,7 +85,8 @@ absl::StatusOr<SecretKey> SecretKey::FromEnvironment(const char* variable) {
   }
   auto key = FromHex(value);
   if (!key.ok()) {
-    return absl::InvalidArgumentError(std::string(variable) + ": " + std::string(key.status().message()));
+    return absl::InvalidArgumentError(std::string(variable) + ": " +
+                                      std::string(key.status().message()));
   }
   return key;
 }
@@ -88,11 +94,13 @@ absl::StatusOr<SecretKey> SecretKey::FromEnvironment(const char* variable) {
 absl::Status SecretKey::WriteNewFile(const std::string& path) const {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    if (errno == EEXIST) return absl::AlreadyExistsError(path + " already exists; refusing to overwrite a key");
+    if (errno == EEXIST)
+      return absl::AlreadyExistsError(path + " already exists; refusing to overwrite a key");
     return absl::PermissionDeniedError("cannot create " + path + ": " + std::strerror(errno));
   }
   std::string text = ToHex(bytes_) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
   ok = (::close(fd) == 0) && ok;
   if (!ok) {
     ::unlink(path.c_str());

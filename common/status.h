@@ -7,10 +7,10 @@
 #define TRIB_STATUS_CONCAT_INNER(a, b) a##b
 #define TRIB_STATUS_CONCAT(a, b) TRIB_STATUS_CONCAT_INNER(a, b)
 
-#define TRIB_RETURN_IF_ERROR(expr)                \
-  do {                                            \
-    ::absl::Status trib_status_ = (expr);         \
-    if (!trib_status_.ok()) return trib_status_;  \
+#define TRIB_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status trib_status_ = (expr);        \
+    if (!trib_status_.ok()) return trib_status_; \
   } while (false)
 
 #define TRIB_ASSIGN_OR_RETURN(lhs, expr) \

@@ -21,7 +21,8 @@ int Number(std::string_view digits) {
 std::optional<std::string> ShiftYmd(std::string_view ymd, int days) {
   if (ymd.size() != 8 || !AllDigits(ymd)) return std::nullopt;
   using namespace std::chrono;
-  year_month_day date{year{Number(ymd.substr(0, 4))}, month{static_cast<unsigned>(Number(ymd.substr(4, 2)))},
+  year_month_day date{year{Number(ymd.substr(0, 4))},
+                      month{static_cast<unsigned>(Number(ymd.substr(4, 2)))},
                       day{static_cast<unsigned>(Number(ymd.substr(6, 2)))}};
   if (!date.ok()) return std::nullopt;
   year_month_day shifted{sys_days{date} + std::chrono::days{days}};

@@ -4,7 +4,8 @@ namespace tributary::dicom {
 
 const std::array<ProfileOptionInfo, kProfileOptionCount>& ProfileOptions() {
   static const std::array<ProfileOptionInfo, kProfileOptionCount> kOptions = {{
-      {ProfileOption::kRetainSafePrivate, "retain-safe-private", "113111", "Retain Safe Private Option"},
+      {ProfileOption::kRetainSafePrivate, "retain-safe-private", "113111",
+       "Retain Safe Private Option"},
       {ProfileOption::kRetainUids, "retain-uids", "113110", "Retain UIDs Option"},
       {ProfileOption::kRetainDeviceIdentity, "retain-device-identity", "113109",
        "Retain Device Identity Option"},

@@ -26,8 +26,8 @@ void ToProto(const provenance::StudySummary& s, v1::Study* out) {
 }  // namespace
 
 template <typename Body>
-grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context, bool operator_only,
-                                              Body body) {
+grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context,
+                                              bool operator_only, Body body) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   pool_.Submit([this, context, operator_only, body, reactor] {
     auto principal = authenticator_.Authenticate(*context);
@@ -44,20 +44,23 @@ grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* AdminService::AddCentre(grpc::CallbackServerContext* context,
                                                   const v1::AddCentreRequest* request,
                                                   v1::AddCentreResponse* response) {
-  return Serve(context, true, [this, request, response](const provenance::Principal&) -> absl::Status {
-    static const std::regex kName("[A-Za-z0-9._-]{1,64}");
-    if (!std::regex_match(request->name(), kName)) {
-      return absl::InvalidArgumentError("centre names are 1-64 characters of A-Z a-z 0-9 . _ -");
-    }
-    std::string token = NewToken();
-    TRIB_ASSIGN_OR_RETURN(provenance::CentreSummary centre, repository_.AddCentre(request->name(), TokenDigest(token)));
-    response->mutable_centre()->set_id(centre.id);
-    response->mutable_centre()->set_name(centre.name);
-    response->mutable_centre()->set_created_at(centre.created_at);
-    response->set_upload_token(token);
-    spdlog::info("centre {} added (id {})", centre.name, centre.id);
-    return absl::OkStatus();
-  });
+  return Serve(context, true,
+               [this, request, response](const provenance::Principal&) -> absl::Status {
+                 static const std::regex kName("[A-Za-z0-9._-]{1,64}");
+                 if (!std::regex_match(request->name(), kName)) {
+                   return absl::InvalidArgumentError(
+                       "centre names are 1-64 characters of A-Z a-z 0-9 . _ -");
+                 }
+                 std::string token = NewToken();
+                 TRIB_ASSIGN_OR_RETURN(provenance::CentreSummary centre,
+                                       repository_.AddCentre(request->name(), TokenDigest(token)));
+                 response->mutable_centre()->set_id(centre.id);
+                 response->mutable_centre()->set_name(centre.name);
+                 response->mutable_centre()->set_created_at(centre.created_at);
+                 response->set_upload_token(token);
+                 spdlog::info("centre {} added (id {})", centre.name, centre.id);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListCentres(grpc::CallbackServerContext* context,
@@ -80,29 +83,32 @@ grpc::ServerUnaryReactor* AdminService::ListCentres(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminService::ListStudies(grpc::CallbackServerContext* context,
                                                     const v1::ListStudiesRequest* request,
                                                     v1::ListStudiesResponse* response) {
-  return Serve(context, false, [this, request, response](const provenance::Principal& principal) -> absl::Status {
-    int limit = request->limit() <= 0 ? 100 : std::min(request->limit(), 10000);
-    TRIB_ASSIGN_OR_RETURN(auto studies, repository_.ListStudies(principal, request->centre(), limit));
-    for (const auto& s : studies) ToProto(s, response->add_studies());
-    return absl::OkStatus();
-  });
+  return Serve(context, false,
+               [this, request, response](const provenance::Principal& principal) -> absl::Status {
+                 int limit = request->limit() <= 0 ? 100 : std::min(request->limit(), 10000);
+                 TRIB_ASSIGN_OR_RETURN(
+                     auto studies, repository_.ListStudies(principal, request->centre(), limit));
+                 for (const auto& s : studies) ToProto(s, response->add_studies());
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetStudy(grpc::CallbackServerContext* context,
                                                  const v1::GetStudyRequest* request,
                                                  v1::GetStudyResponse* response) {
-  return Serve(context, false, [this, request, response](const provenance::Principal& principal) -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(auto study, repository_.GetStudy(principal, request->id()));
-    ToProto(study.first, response->mutable_study());
-    for (const auto& s : study.second) {
-      v1::Series* out = response->add_series();
-      out->set_series_instance_uid(s.series_uid);
-      out->set_modality(s.modality);
-      out->set_instance_count(s.instance_count);
-      out->set_bytes(s.bytes);
-    }
-    return absl::OkStatus();
-  });
+  return Serve(context, false,
+               [this, request, response](const provenance::Principal& principal) -> absl::Status {
+                 TRIB_ASSIGN_OR_RETURN(auto study, repository_.GetStudy(principal, request->id()));
+                 ToProto(study.first, response->mutable_study());
+                 for (const auto& s : study.second) {
+                   v1::Series* out = response->add_series();
+                   out->set_series_instance_uid(s.series_uid);
+                   out->set_modality(s.modality);
+                   out->set_instance_count(s.instance_count);
+                   out->set_bytes(s.bytes);
+                 }
+                 return absl::OkStatus();
+               });
 }
 
 }  // namespace tributary::services

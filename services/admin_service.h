@@ -12,7 +12,8 @@ class AdminService final : public v1::Admin::CallbackService {
   AdminService(Authenticator& authenticator, provenance::Repository& repository, WorkerPool& pool)
       : authenticator_(authenticator), repository_(repository), pool_(pool) {}
 
-  grpc::ServerUnaryReactor* AddCentre(grpc::CallbackServerContext* context, const v1::AddCentreRequest* request,
+  grpc::ServerUnaryReactor* AddCentre(grpc::CallbackServerContext* context,
+                                      const v1::AddCentreRequest* request,
                                       v1::AddCentreResponse* response) override;
   grpc::ServerUnaryReactor* ListCentres(grpc::CallbackServerContext* context,
                                         const v1::ListCentresRequest* request,
@@ -20,13 +21,15 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListStudies(grpc::CallbackServerContext* context,
                                         const v1::ListStudiesRequest* request,
                                         v1::ListStudiesResponse* response) override;
-  grpc::ServerUnaryReactor* GetStudy(grpc::CallbackServerContext* context, const v1::GetStudyRequest* request,
+  grpc::ServerUnaryReactor* GetStudy(grpc::CallbackServerContext* context,
+                                     const v1::GetStudyRequest* request,
                                      v1::GetStudyResponse* response) override;
 
  private:
   // Authenticates, then runs `body` on the worker pool and finishes the call with its status.
   template <typename Body>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, bool operator_only, Body body);
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, bool operator_only,
+                                  Body body);
 
   Authenticator& authenticator_;
   provenance::Repository& repository_;

@@ -24,7 +24,8 @@ class Authenticator {
   static constexpr std::chrono::seconds kCacheFor{60};
   provenance::Repository& repository_;
   std::mutex mutex_;
-  std::map<std::string, std::pair<provenance::Principal, std::chrono::steady_clock::time_point>> cache_;
+  std::map<std::string, std::pair<provenance::Principal, std::chrono::steady_clock::time_point>>
+      cache_;
 };
 
 }  // namespace tributary::services

@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 
 absl::Status SyncDirectory(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError("cannot open " + dir.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    return absl::InternalError("cannot open " + dir.string() + ": " + std::strerror(errno));
   int rc = ::fsync(fd);
   ::close(fd);
   if (rc != 0) return absl::InternalError("fsync " + dir.string() + ": " + std::strerror(errno));
@@ -37,10 +38,12 @@ absl::Status ErrnoStatus(const std::string& what) {
 absl::StatusOr<BlobStore> BlobStore::Open(const std::string& root) {
   std::error_code error;
   fs::create_directories(fs::path(root) / "tmp", error);
-  if (error) return absl::PermissionDeniedError("cannot create blob store " + root + ": " + error.message());
+  if (error)
+    return absl::PermissionDeniedError("cannot create blob store " + root + ": " + error.message());
   fs::create_directories(fs::path(root) / "sha256", error);
   // Leftovers of writes interrupted by a crash are never referenced: clear them.
-  for (const auto& entry : fs::directory_iterator(fs::path(root) / "tmp", error)) fs::remove(entry.path(), error);
+  for (const auto& entry : fs::directory_iterator(fs::path(root) / "tmp", error))
+    fs::remove(entry.path(), error);
   return BlobStore(root);
 }
 
@@ -53,12 +56,14 @@ absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
   Stored stored{ToHex(Sha256(bytes)), false};
   fs::path final_path = PathOf(stored.sha256);
   struct stat info {};
-  if (::stat(final_path.c_str(), &info) == 0 && static_cast<std::size_t>(info.st_size) == bytes.size()) {
+  if (::stat(final_path.c_str(), &info) == 0 &&
+      static_cast<std::size_t>(info.st_size) == bytes.size()) {
     stored.existed = true;
     return stored;
   }
-  fs::path temp = fs::path(root_) / "tmp" /
-                  (stored.sha256 + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  fs::path temp =
+      fs::path(root_) / "tmp" /
+      (stored.sha256 + "." + std::to_string(::getpid()) + "." + std::to_string(counter++));
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus("cannot create " + temp.string());
   std::size_t written = 0;
@@ -84,7 +89,8 @@ absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
   bool created = fs::create_directories(final_path.parent_path(), error);
   if (error) {
     ::unlink(temp.c_str());
-    return absl::InternalError("cannot create " + final_path.parent_path().string() + ": " + error.message());
+    return absl::InternalError("cannot create " + final_path.parent_path().string() + ": " +
+                               error.message());
   }
   if (created) {  // the new fan-out folders must survive a crash too
     TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path().parent_path()));

@@ -55,11 +55,12 @@ absl::Status PostgresCluster::Run(const std::vector<std::string>& argv) const {
   }
   for (const std::string& l : tail) log += "\n  " + l;
   return absl::UnavailableError(argv[0] + " failed (exit " + std::to_string(result.exit_code) +
-                                "): " + result.output + (log.empty() ? "" : "\n" + log_file_ + ":" + log));
+                                "): " + result.output +
+                                (log.empty() ? "" : "\n" + log_file_ + ":" + log));
 }
 
-absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const std::string& directory,
-                                                                        Options options) {
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(
+    const std::string& directory, Options options) {
   std::unique_ptr<PostgresCluster> cluster(new PostgresCluster());
   cluster->options_ = options;
   auto bin = FindBinDir();
@@ -67,7 +68,8 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const st
   cluster->bin_dir_ = *bin;
   std::error_code error;
   fs::create_directories(directory, error);
-  if (error) return absl::PermissionDeniedError("cannot create " + directory + ": " + error.message());
+  if (error)
+    return absl::PermissionDeniedError("cannot create " + directory + ": " + error.message());
   fs::path root = fs::absolute(directory);
   cluster->data_dir_ = (root / "pgdata").string();
   cluster->log_file_ = (root / "postgres.log").string();
@@ -95,7 +97,8 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const st
       ProcessResult chown = RunProcess({"chown", "-R", "postgres:postgres", cluster->data_dir_});
       if (chown.exit_code != 0) return absl::PermissionDeniedError("chown failed: " + chown.output);
     }
-    ProcessResult reach = RunProcess({"runuser", "-u", "postgres", "--", "test", "-w", root.string()});
+    ProcessResult reach =
+        RunProcess({"runuser", "-u", "postgres", "--", "test", "-w", root.string()});
     if (reach.exit_code != 0) {
       return absl::PermissionDeniedError(
           "the postgres user cannot write " + root.string() +
@@ -106,16 +109,24 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(const st
 
   bool fresh = !fs::exists(fs::path(cluster->data_dir_) / "PG_VERSION");
   if (fresh) {
-    std::vector<std::string> initdb = {cluster->bin_dir_ + "/initdb", "-D", cluster->data_dir_, "-U",
-                                       "tributary", "-A", "trust", "-E", "UTF8", "--locale=C"};
+    std::vector<std::string> initdb = {cluster->bin_dir_ + "/initdb",
+                                       "-D",
+                                       cluster->data_dir_,
+                                       "-U",
+                                       "tributary",
+                                       "-A",
+                                       "trust",
+                                       "-E",
+                                       "UTF8",
+                                       "--locale=C"};
     if (!options.durable) initdb.push_back("--no-sync");
     TRIB_RETURN_IF_ERROR(cluster->Run(initdb));
   }
   TRIB_RETURN_IF_ERROR(cluster->StartAgain());
   cluster->url_ = "postgresql:///tributary?host=" + cluster->socket_dir_ + "&user=tributary";
   if (fresh) {
-    TRIB_RETURN_IF_ERROR(cluster->Run({cluster->bin_dir_ + "/createdb", "-h", cluster->socket_dir_, "-U",
-                                       "tributary", "tributary"}));
+    TRIB_RETURN_IF_ERROR(cluster->Run({cluster->bin_dir_ + "/createdb", "-h", cluster->socket_dir_,
+                                       "-U", "tributary", "tributary"}));
   }
   return cluster;
 }
@@ -129,9 +140,10 @@ absl::Status PostgresCluster::StartAgain() {
   }
   std::string settings = "-c listen_addresses='' -c unix_socket_directories='" + socket_dir_ +
                          "' -c max_connections=200";
-  if (!options_.durable) settings += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
-  TRIB_RETURN_IF_ERROR(
-      Run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "60", "-o", settings, "start"}));
+  if (!options_.durable)
+    settings += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+  TRIB_RETURN_IF_ERROR(Run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t",
+                            "60", "-o", settings, "start"}));
   running_ = true;
   return absl::OkStatus();
 }

@@ -7,10 +7,11 @@
 
 namespace tributary::services {
 
-// A PostgreSQL cluster of our own under `directory` (pgdata/, run/ for the Unix socket, postgres.log),
-// reachable only through its Unix socket. Created with initdb on first start; started with pg_ctl;
-// stopped when this object is destroyed. PostgreSQL refuses to run as root, so as root the cluster
-// belongs to, and runs as, the `postgres` system user. Used by tributary-server without
+// A PostgreSQL cluster of our own under `directory` (pgdata/, run/ for the Unix socket,
+// postgres.log), reachable only through its Unix socket. Created with initdb on first start;
+// started with pg_ctl; stopped when this object is destroyed. PostgreSQL refuses to run as root, so
+// as root the cluster belongs to, and runs as, the `postgres` system user. Used by tributary-server
+// without
 // --database-url, and by the tests.
 class PostgresCluster {
  public:

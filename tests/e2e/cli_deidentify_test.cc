@@ -3,16 +3,13 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "common/hash.h"
+#include "tests/e2e/server_process.h"
 #include "tests/unit/synthetic_dicom.h"
 
 namespace tributary {
@@ -20,36 +17,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Command {
-  int exit_code;
-  std::string out;
-};
-
-Command Shell(const std::string& command) {
-  Command run{-1, ""};
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.out.append(buffer, n);
-  int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-std::string Read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void Write(const fs::path& path, const std::string& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string Quote(const fs::path& path) { return "'" + path.string() + "'"; }
+using testing::CommandResult;
+using testing::Quote;
+using testing::Shell;
+const auto& Read = testing::ReadFile;
+const auto& Write = testing::WriteFile;
 
 class CliDeidentify : public ::testing::Test {
  protected:
@@ -60,7 +32,7 @@ class CliDeidentify : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "in");
     key_ = dir_ / "deid.key";
-    Command keygen = Shell(std::string(TRIBUTARY_CLI) + " keygen --out " + Quote(key_));
+    CommandResult keygen = Shell(std::string(TRIBUTARY_CLI) + " keygen --out " + Quote(key_));
     ASSERT_EQ(keygen.exit_code, 0) << keygen.out;
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -105,7 +77,7 @@ TEST_F(CliDeidentify, KeygenWritesOwnerOnlyKeyAndRefusesToOverwrite) {
   EXPECT_EQ(info.st_mode & 0777, 0600u);
   EXPECT_EQ(Read(key_).size(), 65u);
   std::string before = Read(key_);
-  Command again = Shell(std::string(TRIBUTARY_CLI) + " keygen --out " + Quote(key_));
+  CommandResult again = Shell(std::string(TRIBUTARY_CLI) + " keygen --out " + Quote(key_));
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.out.find("refusing to overwrite"), std::string::npos) << again.out;
   EXPECT_EQ(Read(key_), before);
@@ -119,7 +91,7 @@ TEST_F(CliDeidentify, WritesEveryInstanceReportsEveryFileAndLeavesInputsAlone) {
     if (e.is_regular_file()) digests[e.path()] = ToHex(Sha256(Read(e.path())));
   }
 
-  Command run = Shell(Cli(Quote(dir_ / "in") + " --json"));
+  CommandResult run = Shell(Cli(Quote(dir_ / "in") + " --json"));
   ASSERT_EQ(run.exit_code, 0) << run.out;
   auto report = nlohmann::json::parse(run.out);
   EXPECT_EQ(report["summary"]["written"], 3);
@@ -136,11 +108,12 @@ TEST_F(CliDeidentify, WritesEveryInstanceReportsEveryFileAndLeavesInputsAlone) {
   std::set<std::string> patients;
   for (const fs::path& out : outputs) {
     std::string bytes = Read(out);
-    for (const char* phi : {"SMITH", "ALICE", "JONES", "MRN-000", "Elsewhere", "1.2.826.0.1.3680043.2.1125.7"}) {
+    for (const char* phi :
+         {"SMITH", "ALICE", "JONES", "MRN-000", "Elsewhere", "1.2.826.0.1.3680043.2.1125.7"}) {
       EXPECT_EQ(bytes.find(phi), std::string::npos) << phi << " in " << out;
       EXPECT_EQ(out.string().find(phi), std::string::npos) << phi << " in the output path " << out;
     }
-    Command dump = Shell("dcmdump -q " + Quote(out));
+    CommandResult dump = Shell("dcmdump -q " + Quote(out));
     EXPECT_EQ(dump.exit_code, 0) << dump.out;
     EXPECT_NE(dump.out.find("(0012,0062) CS [YES]"), std::string::npos) << dump.out;
     patients.insert(out.parent_path().parent_path().parent_path().filename().string());
@@ -149,18 +122,21 @@ TEST_F(CliDeidentify, WritesEveryInstanceReportsEveryFileAndLeavesInputsAlone) {
 }
 
 TEST_F(CliDeidentify, OutputsReadBackWithPydicom) {
-  if (!fs::exists("/usr/bin/python3") || Shell("/usr/bin/python3 -c 'import pydicom'").exit_code != 0) {
+  if (!fs::exists("/usr/bin/python3") ||
+      Shell("/usr/bin/python3 -c 'import pydicom'").exit_code != 0) {
     GTEST_SKIP() << "Debian's python3-pydicom is not installed";
   }
   WriteStudies();
-  Command run = Shell(Cli(Quote(dir_ / "in") + " --quiet"));
+  CommandResult run = Shell(Cli(Quote(dir_ / "in") + " --quiet"));
   ASSERT_EQ(run.exit_code, 0) << run.out;
   for (const fs::path& out : Outputs()) {
-    Command py = Shell("/usr/bin/python3 -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); "
-                   "print(d.PatientIdentityRemoved, d.PatientID == str(d.PatientName), "
-                   "d.SOPInstanceUID == d.file_meta.MediaStorageSOPInstanceUID, "
-                   "d.SOPInstanceUID.startswith('2.25.'), d.StudyDate != '20240315', "
-                   "d.pixel_array.shape)\" " + Quote(out));
+    CommandResult py = Shell(
+        "/usr/bin/python3 -c \"import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); "
+        "print(d.PatientIdentityRemoved, d.PatientID == str(d.PatientName), "
+        "d.SOPInstanceUID == d.file_meta.MediaStorageSOPInstanceUID, "
+        "d.SOPInstanceUID.startswith('2.25.'), d.StudyDate != '20240315', "
+        "d.pixel_array.shape)\" " +
+        Quote(out));
     EXPECT_EQ(py.exit_code, 0) << py.out;
     EXPECT_EQ(py.out, "YES True True True True (64, 64)\n") << out;
   }
@@ -174,13 +150,15 @@ TEST_F(CliDeidentify, RefusalsAreReportedAndSetTheExitStatus) {
   std::string good = testing::Encode(*testing::MakeCtSlice());
   Write(dir_ / "in" / "truncated.dcm", good.substr(0, good.size() / 3));
 
-  Command run = Shell(Cli(Quote(dir_ / "in")));
+  CommandResult run = Shell(Cli(Quote(dir_ / "in")));
   EXPECT_EQ(run.exit_code, 1) << run.out;
-  EXPECT_NE(run.out.find("refused  " + (dir_ / "in" / "burned.dcm").string() + ": BurnedInAnnotation is YES"),
+  EXPECT_NE(run.out.find("refused  " + (dir_ / "in" / "burned.dcm").string() +
+                         ": BurnedInAnnotation is YES"),
             std::string::npos)
       << run.out;
-  EXPECT_NE(run.out.find("refused  " + (dir_ / "in" / "truncated.dcm").string() + ": malformed DICOM"),
-            std::string::npos)
+  EXPECT_NE(
+      run.out.find("refused  " + (dir_ / "in" / "truncated.dcm").string() + ": malformed DICOM"),
+      std::string::npos)
       << run.out;
   EXPECT_NE(run.out.find("3 written, 0 skipped, 2 refused"), std::string::npos) << run.out;
   EXPECT_EQ(Outputs().size(), 3u);
@@ -189,16 +167,19 @@ TEST_F(CliDeidentify, RefusalsAreReportedAndSetTheExitStatus) {
 TEST_F(CliDeidentify, KeyMayComeFromTheEnvironmentAndPseudonymsFollowTheKey) {
   WriteStudies();
   std::string key_hex = Read(key_).substr(0, 64);
-  std::string base = std::string(TRIBUTARY_CLI) + " deidentify " + Quote(dir_ / "in") + " --quiet --out ";
+  std::string base =
+      std::string(TRIBUTARY_CLI) + " deidentify " + Quote(dir_ / "in") + " --quiet --out ";
   ASSERT_EQ(Shell("TRIBUTARY_DEID_KEY=" + key_hex + " " + base + Quote(dir_ / "env")).exit_code, 0);
   ASSERT_EQ(Shell(base + Quote(dir_ / "file") + " --key-file " + Quote(key_)).exit_code, 0);
   std::set<std::string> from_env, from_file;
-  for (const auto& e : fs::recursive_directory_iterator(dir_ / "env")) from_env.insert(fs::relative(e.path(), dir_ / "env"));
-  for (const auto& e : fs::recursive_directory_iterator(dir_ / "file")) from_file.insert(fs::relative(e.path(), dir_ / "file"));
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "env"))
+    from_env.insert(fs::relative(e.path(), dir_ / "env"));
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "file"))
+    from_file.insert(fs::relative(e.path(), dir_ / "file"));
   EXPECT_EQ(from_env, from_file);
   EXPECT_FALSE(from_env.empty());
 
-  Command no_key = Shell("env -u TRIBUTARY_DEID_KEY " + base + Quote(dir_ / "none"));
+  CommandResult no_key = Shell("env -u TRIBUTARY_DEID_KEY " + base + Quote(dir_ / "none"));
   EXPECT_EQ(no_key.exit_code, 2);
   EXPECT_NE(no_key.out.find("no de-identification key"), std::string::npos) << no_key.out;
   EXPECT_FALSE(fs::exists(dir_ / "none"));
@@ -206,7 +187,7 @@ TEST_F(CliDeidentify, KeyMayComeFromTheEnvironmentAndPseudonymsFollowTheKey) {
 
 TEST_F(CliDeidentify, UnknownOptionIsAUsageError) {
   WriteStudies();
-  Command run = Shell(Cli(Quote(dir_ / "in") + " --option retain-everything"));
+  CommandResult run = Shell(Cli(Quote(dir_ / "in") + " --option retain-everything"));
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_NE(run.out.find("unknown option 'retain-everything'"), std::string::npos) << run.out;
 }

@@ -63,14 +63,16 @@ class CrashSafety : public ::testing::Test {
   }
 
   std::future<CommandResult> UploadInBackground() {
-    std::string command = server_->Cli("upload " + Quote(dir_ / "in") + " --parallel 4 --json --token " + token_);
+    std::string command =
+        server_->Cli("upload " + Quote(dir_ / "in") + " --parallel 4 --json --token " + token_);
     return std::async(std::launch::async, [command] { return Shell(command); });
   }
 
   std::size_t BlobCount() const {
     std::size_t n = 0;
     std::error_code error;
-    for (auto it = fs::recursive_directory_iterator(server_->data_dir() / "blobs" / "sha256", error);
+    for (auto it =
+             fs::recursive_directory_iterator(server_->data_dir() / "blobs" / "sha256", error);
          it != fs::recursive_directory_iterator(); it.increment(error)) {
       if (error) break;
       n += it->is_regular_file();
@@ -90,7 +92,8 @@ class CrashSafety : public ::testing::Test {
   void Acknowledge(const CommandResult& run) {
     nlohmann::json report;
     // Retry notices go to standard error, which Shell() interleaves: the report starts at "{".
-    std::size_t start = run.out.rfind("\n{\n") == std::string::npos ? run.out.find('{') : run.out.rfind("\n{\n") + 1;
+    std::size_t start = run.out.rfind("\n{\n") == std::string::npos ? run.out.find('{')
+                                                                    : run.out.rfind("\n{\n") + 1;
     try {
       report = nlohmann::json::parse(run.out.substr(start == std::string::npos ? 0 : start));
     } catch (...) {
@@ -99,7 +102,8 @@ class CrashSafety : public ::testing::Test {
     }
     for (const auto& f : report["files"]) {
       std::string outcome = f["outcome"];
-      if (outcome == "STORED" || outcome == "ALREADY_STORED") acknowledged_.insert(f["sha256"].get<std::string>());
+      if (outcome == "STORED" || outcome == "ALREADY_STORED")
+        acknowledged_.insert(f["sha256"].get<std::string>());
     }
   }
 
@@ -136,11 +140,13 @@ TEST_F(CrashSafety, KilledServerAndRestartedDatabaseLoseNothing) {
   WaitForProgress(before_restart);
   fs::path pgdata = server_->data_dir() / "postgres" / "pgdata";
   std::string pg_ctl;
-  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql")) pg_ctl = (e.path() / "bin" / "pg_ctl").string();
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql"))
+    pg_ctl = (e.path() / "bin" / "pg_ctl").string();
   std::string as_owner = ::geteuid() == 0 ? "runuser -u postgres -- " : "";
   // -l: the restarted postmaster must not inherit (and hold open) this test's output pipe.
-  CommandResult restart = Shell(as_owner + pg_ctl + " -D " + Quote(pgdata) + " -l " +
-                                Quote(server_->data_dir() / "postgres" / "postgres.log") + " -m fast -w restart");
+  CommandResult restart =
+      Shell(as_owner + pg_ctl + " -D " + Quote(pgdata) + " -l " +
+            Quote(server_->data_dir() / "postgres" / "postgres.log") + " -m fast -w restart");
   EXPECT_EQ(restart.exit_code, 0) << restart.out;
   CommandResult during_restart = upload.get();
   EXPECT_EQ(during_restart.exit_code, 0) << during_restart.out.substr(0, 2000);
@@ -149,7 +155,8 @@ TEST_F(CrashSafety, KilledServerAndRestartedDatabaseLoseNothing) {
   Acknowledge(during_restart);
 
   // A final run: everything is stored, nothing is sent twice.
-  CommandResult final_run = Shell(server_->Cli("upload " + Quote(dir_ / "in") + " --json --token " + token_));
+  CommandResult final_run =
+      Shell(server_->Cli("upload " + Quote(dir_ / "in") + " --json --token " + token_));
   ASSERT_EQ(final_run.exit_code, 0) << final_run.out.substr(0, 2000);
   auto report = nlohmann::json::parse(final_run.out);
   const int total = (kRounds + 1) * kFilesPerRound;
@@ -162,7 +169,9 @@ TEST_F(CrashSafety, KilledServerAndRestartedDatabaseLoseNothing) {
 
   // The database: one instance per file; every blob it names exists whole with its digest.
   auto repository = provenance::Repository::Connect(
-      "postgresql:///tributary?host=" + (server_->data_dir() / "postgres" / "run").string() + "&user=tributary", 1);
+      "postgresql:///tributary?host=" + (server_->data_dir() / "postgres" / "run").string() +
+          "&user=tributary",
+      1);
   ASSERT_TRUE(repository.ok()) << repository.status();
   provenance::Principal op;
   op.role = provenance::Role::kOperator;
@@ -175,7 +184,8 @@ TEST_F(CrashSafety, KilledServerAndRestartedDatabaseLoseNothing) {
   ASSERT_TRUE(blobs.ok());
   EXPECT_EQ(blobs->size(), static_cast<std::size_t>(total));
   for (const auto& [sha256, size] : *blobs) {
-    fs::path path = server_->data_dir() / "blobs" / "sha256" / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
+    fs::path path = server_->data_dir() / "blobs" / "sha256" / sha256.substr(0, 2) /
+                    sha256.substr(2, 2) / sha256;
     ASSERT_TRUE(fs::exists(path)) << sha256;
     std::string bytes = ReadFile(path);
     EXPECT_EQ(static_cast<std::int64_t>(bytes.size()), size);

@@ -2,11 +2,13 @@
 // embedded PostgreSQL, the CLI binary, and a raw gRPC client for what the CLI never sends.
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -31,8 +33,9 @@ const fs::path kShared = TRIBUTARY_SHARED_DIR;
 class ServerE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("trib_srv_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("trib_srv_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -45,7 +48,8 @@ class ServerE2E : public ::testing::Test {
     ASSERT_TRUE(server_->Start()) << ReadFile(server_->log());
   }
   // `count` slices of one study per patient, written by DCMTK.
-  std::vector<fs::path> WriteStudy(const std::string& patient, int count, const std::string& uid_root) {
+  std::vector<fs::path> WriteStudy(const std::string& patient, int count,
+                                   const std::string& uid_root) {
     std::vector<fs::path> paths;
     for (int i = 0; i < count; ++i) {
       tributary::testing::CtSliceSpec spec;
@@ -98,7 +102,8 @@ TEST_F(ServerE2E, UploadStoresEachFileOnceResumesAndCompletesStudies) {
   EXPECT_EQ(again["summary"]["ALREADY_STORED"], 17);
   EXPECT_EQ(again["bytes_sent"], 0) << "resume sends nothing that is stored";
 
-  CommandResult list = Shell(server_->Cli("studies list --json --token " + server_->operator_token()));
+  CommandResult list =
+      Shell(server_->Cli("studies list --json --token " + server_->operator_token()));
   ASSERT_EQ(list.exit_code, 0) << list.out;
   auto studies = nlohmann::json::parse(list.out);
   ASSERT_EQ(studies.size(), 2u);
@@ -109,8 +114,8 @@ TEST_F(ServerE2E, UploadStoresEachFileOnceResumesAndCompletesStudies) {
     EXPECT_FALSE(s["completed_at"].get<std::string>().empty());
   }
   EXPECT_EQ(counts, (std::set<std::int64_t>{12, 5}));
-  CommandResult show = Shell(server_->Cli("studies show " + std::to_string(studies[0]["id"].get<int>()) +
-                                          " --token " + token));
+  CommandResult show = Shell(server_->Cli(
+      "studies show " + std::to_string(studies[0]["id"].get<int>()) + " --token " + token));
   EXPECT_EQ(show.exit_code, 0) << show.out;
   EXPECT_NE(show.out.find("CT"), std::string::npos) << show.out;
 
@@ -129,15 +134,41 @@ TEST_F(ServerE2E, UploadStoresEachFileOnceResumesAndCompletesStudies) {
   EXPECT_EQ(blobs, 17);
   EXPECT_TRUE(fs::is_empty(server_->data_dir() / "blobs" / "tmp"));
 
-  CommandResult centres = Shell(server_->Cli("centres list --json --token " + server_->operator_token()));
+  CommandResult centres =
+      Shell(server_->Cli("centres list --json --token " + server_->operator_token()));
   ASSERT_EQ(centres.exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(centres.out)[0]["instances"], 17);
   EXPECT_TRUE(server_->Stop());
 }
 
+// grpc.health.v1.Health/Check, called generically: the response is HealthCheckResponse{status:
+// SERVING}, encoded as field 1 = 1.
+TEST_F(ServerE2E, ServesHealthChecks) {
+  StartServer();
+  grpc::GenericStub stub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status status) { done.set_value(status); });
+  grpc::Status status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "SERVING";
+}
+
 TEST_F(ServerE2E, ReferenceDataUploads) {
   fs::path ct = kShared / "data/dicom/dcm_qa_ct_subset/In";
-  if (!fs::exists(ct)) GTEST_SKIP() << "reference data not found at " << ct << " (../shared absent)";
+  if (!fs::exists(ct))
+    GTEST_SKIP() << "reference data not found at " << ct << " (../shared absent)";
   StartServer();
   std::string token = server_->AddCentre("philips-site");
   nlohmann::json report = Upload(token, Quote(ct) + " --parallel 4 --complete");
@@ -166,7 +197,8 @@ class RawUpload {
     chunk.set_chunk(bytes);
     stream_->Write(chunk);
   }
-  void Send(const std::string& id, const std::string& bytes, std::string sha256 = "", std::uint64_t size = 0) {
+  void Send(const std::string& id, const std::string& bytes, std::string sha256 = "",
+            std::uint64_t size = 0) {
     v1::UploadRequest header;
     header.mutable_header()->set_file_id(id);
     header.mutable_header()->set_size(size != 0 ? size : bytes.size());
@@ -204,7 +236,8 @@ TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
     edit(*file->getDataset());
     return tributary::testing::Encode(*file);
   };
-  std::string conflicting = variant([](DcmDataset& d) { d.putAndInsertString(DCM_StudyDescription, "CHANGED"); });
+  std::string conflicting =
+      variant([](DcmDataset& d) { d.putAndInsertString(DCM_StudyDescription, "CHANGED"); });
   std::string burned = variant([](DcmDataset& d) {
     d.putAndInsertString(DCM_SOPInstanceUID, "1.2.3.4.5.6.1");
     d.putAndInsertString(DCM_BurnedInAnnotation, "YES");
@@ -234,7 +267,8 @@ TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
   }
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(outcomes.size(), 11u);
-  auto expect = [&](const std::string& id, v1::OutcomeStatus s, v1::RejectReason r = v1::REJECT_REASON_UNSPECIFIED) {
+  auto expect = [&](const std::string& id, v1::OutcomeStatus s,
+                    v1::RejectReason r = v1::REJECT_REASON_UNSPECIFIED) {
     EXPECT_EQ(v1::OutcomeStatus_Name(outcomes[id].status()), v1::OutcomeStatus_Name(s)) << id;
     EXPECT_EQ(v1::RejectReason_Name(outcomes[id].reject_reason()), v1::RejectReason_Name(r)) << id;
     if (r != v1::REJECT_REASON_UNSPECIFIED) {
@@ -321,7 +355,8 @@ TEST_F(ServerE2E, PlantedPhiNeverReachesDiskDatabaseOrLog) {
     spec.sop_uid = "1.2.826.0.1.3680043.2.1125.60." + std::to_string(i);
     spec.study_uid = "1.2.826.0.1.3680043.2.1125.60.99";
     auto file = tributary::testing::MakeCtSlice(spec);
-    for (const auto& [tag, value] : planted) file->getDataset()->putAndInsertString(tag, value.c_str());
+    for (const auto& [tag, value] : planted)
+      file->getDataset()->putAndInsertString(tag, value.c_str());
     DcmItem* nested = nullptr;
     file->getDataset()->findOrCreateSequenceItem(DCM_RequestAttributesSequence, nested, -2);
     nested->putAndInsertString(DCM_RequestedProcedureDescription, "QXPHINESTEDPROCEDURE");
@@ -331,21 +366,23 @@ TEST_F(ServerE2E, PlantedPhiNeverReachesDiskDatabaseOrLog) {
     DcmTag private_value(0x0009, 0x1001, "QXPHI PRIVATE CREATOR");
     private_value.setVR(DcmVR(EVR_LO));
     file->getDataset()->putAndInsertString(private_value, "QXPHIPRIVATEVALUE");
-    WriteFile(dir_ / "in" / ("QXPHINAME_" + std::to_string(i) + ".dcm"), tributary::testing::Encode(*file));
+    WriteFile(dir_ / "in" / ("QXPHINAME_" + std::to_string(i) + ".dcm"),
+              tributary::testing::Encode(*file));
   }
   nlohmann::json report = Upload(token, Quote(dir_ / "in") + " --complete");
   ASSERT_EQ(report["summary"]["STORED"], 3);
 
   fs::path socket = server_->data_dir() / "postgres" / "run";
   std::string pg_dump;
-  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql")) pg_dump = (e.path() / "bin" / "pg_dump").string();
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql"))
+    pg_dump = (e.path() / "bin" / "pg_dump").string();
   CommandResult dump = Shell(pg_dump + " -h " + Quote(socket) + " -U tributary tributary");
   ASSERT_EQ(dump.exit_code, 0) << dump.out;
   ASSERT_NE(dump.out.find("CREATE TABLE public.instances"), std::string::npos);
   EXPECT_TRUE(server_->Stop());  // flushes PostgreSQL's files too
 
-  std::vector<std::pair<std::string, std::string>> haystacks = {{"database dump", dump.out},
-                                                                {"server log", ReadFile(server_->log())}};
+  std::vector<std::pair<std::string, std::string>> haystacks = {
+      {"database dump", dump.out}, {"server log", ReadFile(server_->log())}};
   int files = 0;
   for (const auto& e : fs::recursive_directory_iterator(server_->data_dir())) {
     if (!e.is_regular_file()) continue;
@@ -353,9 +390,14 @@ TEST_F(ServerE2E, PlantedPhiNeverReachesDiskDatabaseOrLog) {
     haystacks.emplace_back(e.path().string(), ReadFile(e.path()));
   }
   EXPECT_GT(files, 100) << "PostgreSQL's files are searched too";
-  std::vector<std::string> needles = {"QXPHINESTEDPROCEDURE", "QXPHI PRIVATE CREATOR", "QXPHIPRIVATEVALUE",
-                                      "PID-12345", "DOE^JOHN", "1.2.826.0.1.3680043.2.1125.60"};
-  for (const auto& [tag, value] : planted) needles.push_back(value.substr(0, value.find_first_of("^ ")));
+  std::vector<std::string> needles = {"QXPHINESTEDPROCEDURE",
+                                      "QXPHI PRIVATE CREATOR",
+                                      "QXPHIPRIVATEVALUE",
+                                      "PID-12345",
+                                      "DOE^JOHN",
+                                      "1.2.826.0.1.3680043.2.1125.60"};
+  for (const auto& [tag, value] : planted)
+    needles.push_back(value.substr(0, value.find_first_of("^ ")));
   for (const std::string& needle : needles) {
     for (const auto& [where, text] : haystacks) {
       EXPECT_EQ(text.find(needle), std::string::npos) << needle << " found in " << where;

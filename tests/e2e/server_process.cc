@@ -63,7 +63,8 @@ ServerProcess::ServerProcess(fs::path data_dir, std::vector<std::string> extra_a
 ServerProcess::~ServerProcess() { Stop(); }
 
 bool ServerProcess::Start() {
-  std::vector<std::string> args = {TRIBUTARY_SERVER, "--data-dir", data_dir_.string(), "--listen", address()};
+  std::vector<std::string> args = {TRIBUTARY_SERVER, "--data-dir", data_dir_.string(), "--listen",
+                                   address()};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -132,7 +133,8 @@ std::string ServerProcess::Cli(const std::string& args) const {
     return command + " " + args.substr(0, second) + " --server " + address() +
            (second == std::string::npos ? "" : args.substr(second));
   }
-  return command + " " + sub + " --server " + address() + (space == std::string::npos ? "" : args.substr(space));
+  return command + " " + sub + " --server " + address() +
+         (space == std::string::npos ? "" : args.substr(space));
 }
 
 }  // namespace tributary::testing

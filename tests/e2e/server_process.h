@@ -27,13 +27,15 @@ class ServerProcess {
   ServerProcess(std::filesystem::path data_dir, std::vector<std::string> extra_args = {});
   ~ServerProcess();
 
-  bool Start();          // waits until the server answers (up to 60 s)
-  void Kill();           // SIGKILL, as a crash
-  bool Stop();           // SIGTERM and wait; stops the embedded cluster
+  bool Start();  // waits until the server answers (up to 60 s)
+  void Kill();   // SIGKILL, as a crash
+  bool Stop();   // SIGTERM and wait; stops the embedded cluster
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string operator_token() const;
   const std::filesystem::path& data_dir() const { return data_dir_; }
-  std::filesystem::path log() const { return data_dir_.parent_path() / (data_dir_.filename().string() + ".log"); }
+  std::filesystem::path log() const {
+    return data_dir_.parent_path() / (data_dir_.filename().string() + ".log");
+  }
   // Adds a centre through the CLI; returns its upload token.
   std::string AddCentre(const std::string& name) const;
   // The CLI with --server filled in.

@@ -49,7 +49,8 @@ class Database : public ::testing::Test {
     return *principal;
   }
 
-  InstanceRecord Record(const Principal& p, std::int64_t upload, const std::string& sop, const std::string& digest) {
+  InstanceRecord Record(const Principal& p, std::int64_t upload, const std::string& sop,
+                        const std::string& digest) {
     InstanceRecord r;
     r.centre_id = p.centre_id;
     r.upload_id = upload;
@@ -96,12 +97,14 @@ TEST_F(Database, MigrationsAreIdempotentAndConcurrentSafe) {
 TEST_F(Database, CentresAndTokens) {
   auto centre = repository_->AddCentre("alpha", std::string(64, 'c'));
   ASSERT_TRUE(centre.ok()) << centre.status();
-  EXPECT_EQ(repository_->AddCentre("alpha", std::string(64, 'd')).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(repository_->AddCentre("alpha", std::string(64, 'd')).status().code(),
+            absl::StatusCode::kAlreadyExists);
   auto principal = repository_->Authenticate(std::string(64, 'c'));
   ASSERT_TRUE(principal.ok());
   EXPECT_EQ(principal->role, Role::kUploader);
   EXPECT_EQ(principal->centre_name, "alpha");
-  EXPECT_EQ(repository_->Authenticate(std::string(64, 'e')).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(repository_->Authenticate(std::string(64, 'e')).status().code(),
+            absl::StatusCode::kUnauthenticated);
   ASSERT_TRUE(repository_->AddOperatorToken(std::string(64, 'f')).ok());
   ASSERT_TRUE(repository_->AddOperatorToken(std::string(64, 'f')).ok());  // idempotent
   auto op = repository_->Authenticate(std::string(64, 'f'));
@@ -115,7 +118,8 @@ TEST_F(Database, StoredThenAlreadyStoredThenConflict) {
   Principal p = NewCentre("beta");
   auto upload = repository_->StartUpload(p, "req-1");
   ASSERT_TRUE(upload.ok());
-  EXPECT_EQ(repository_->StartUpload(p, "req-1").value(), *upload) << "same request id, same upload";
+  EXPECT_EQ(repository_->StartUpload(p, "req-1").value(), *upload)
+      << "same request id, same upload";
   EXPECT_NE(repository_->StartUpload(p, "req-2").value(), *upload);
 
   std::string digest(64, '1');
@@ -132,7 +136,8 @@ TEST_F(Database, StoredThenAlreadyStoredThenConflict) {
   auto found = repository_->FindInstance(p.centre_id, digest);
   ASSERT_TRUE(found.ok() && found->has_value());
   EXPECT_EQ((*found)->sop_instance_uid, "2.25.900");
-  auto stored = repository_->FindStored(p.centre_id, {digest, std::string(64, '2'), std::string(64, '3')});
+  auto stored =
+      repository_->FindStored(p.centre_id, {digest, std::string(64, '2'), std::string(64, '3')});
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_EQ((*stored)[0].first, digest);
@@ -152,7 +157,8 @@ TEST_F(Database, ConcurrentRecordsOfOneStudyAllLand) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i) {
         std::string n = std::to_string(t * 100 + i);
-        auto r = repository_->RecordInstance(Record(p, upload, "2.25.77" + n, std::string(60, '7') + std::string(4 - n.size(), '0') + n));
+        auto r = repository_->RecordInstance(Record(
+            p, upload, "2.25.77" + n, std::string(60, '7') + std::string(4 - n.size(), '0') + n));
         if (r.ok() && r->result == RecordResult::kStored) ++stored;
       }
     });
@@ -170,8 +176,10 @@ TEST_F(Database, StudyCompletionAndVisibility) {
   Principal p = NewCentre("epsilon");
   Principal other = NewCentre("zeta");
   std::int64_t upload = repository_->StartUpload(p, "req").value();
-  ASSERT_TRUE(repository_->RecordInstance(Record(p, upload, "2.25.500", std::string(64, '5'))).ok());
-  ASSERT_TRUE(repository_->RecordInstance(Record(p, upload, "2.25.501", std::string(64, '6'))).ok());
+  ASSERT_TRUE(
+      repository_->RecordInstance(Record(p, upload, "2.25.500", std::string(64, '5'))).ok());
+  ASSERT_TRUE(
+      repository_->RecordInstance(Record(p, upload, "2.25.501", std::string(64, '6'))).ok());
   std::string study = "2.25.1" + std::to_string(p.centre_id);
 
   auto short_of = repository_->CompleteStudy(p, study, 3);
@@ -179,7 +187,8 @@ TEST_F(Database, StudyCompletionAndVisibility) {
   EXPECT_EQ(short_of->stored_instance_count, 2);
   EXPECT_FALSE(short_of->complete);
   EXPECT_TRUE(repository_->CompleteStudy(p, study, 2).value().complete);
-  EXPECT_EQ(repository_->CompleteStudy(other, study, 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repository_->CompleteStudy(other, study, 2).status().code(),
+            absl::StatusCode::kNotFound);
 
   auto mine = repository_->ListStudies(p, "", 10).value();
   ASSERT_EQ(mine.size(), 1u);
@@ -199,11 +208,14 @@ TEST_F(Database, StudyCompletionAndVisibility) {
 TEST_F(Database, RejectionsAreRecordedWithoutPhi) {
   Principal p = NewCentre("eta");
   std::int64_t upload = repository_->StartUpload(p, "req").value();
-  EXPECT_TRUE(repository_->RecordReceipt(upload, std::string(64, '9'), "REJECTED", "NOT_DICOM", "not DICOM").ok());
+  EXPECT_TRUE(
+      repository_->RecordReceipt(upload, std::string(64, '9'), "REJECTED", "NOT_DICOM", "not DICOM")
+          .ok());
 }
 
 TEST_F(Database, UnreachableDatabaseIsUnavailable) {
-  auto repository = Repository::Connect("postgresql:///tributary?host=/nonexistent&user=tributary", 1);
+  auto repository =
+      Repository::Connect("postgresql:///tributary?host=/nonexistent&user=tributary", 1);
   EXPECT_EQ(repository.status().code(), absl::StatusCode::kUnavailable);
 }
 

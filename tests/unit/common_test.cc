@@ -13,7 +13,8 @@ namespace {
 
 TEST(Sha256, MatchesKnownVectors) {
   EXPECT_EQ(ToHex(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(ToHex(Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(ToHex(Sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(Sha256Hasher, IncrementalEqualsOneShot) {
@@ -83,7 +84,8 @@ TEST(SecretKey, FromEnvironment) {
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(key->bytes(), std::string(32, '\xbb'));
   ::unsetenv("TRIB_TEST_KEY");
-  EXPECT_EQ(SecretKey::FromEnvironment("TRIB_TEST_KEY").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(SecretKey::FromEnvironment("TRIB_TEST_KEY").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "dicom/date_shift.h"
+
+#include <gtest/gtest.h>
 
 namespace tributary::dicom {
 namespace {
@@ -14,16 +14,16 @@ struct DateCase {
 TEST(ShiftDate, Cases) {
   const DateCase cases[] = {
       {"20240315", -1, "20240314"},
-      {"20240301", -1, "20240229"},          // leap year
+      {"20240301", -1, "20240229"},  // leap year
       {"20230301", -1, "20230228"},
       {"20000101", -365, "19990101"},
       {"20240315", 0, "20240315"},
       {"20240315\\20240316", -10, "20240305\\20240306"},
       {"20240101-20240131", -1, "20231231-20240130"},
       {"-20240131", -1, "-20240130"},
-      {"2024.03.15", -1, "20240314"},        // ACR-NEMA form
+      {"2024.03.15", -1, "20240314"},  // ACR-NEMA form
       {"", -5, ""},
-      {"20241315", -1, nullptr},             // month 13
+      {"20241315", -1, nullptr},  // month 13
       {"2024031", -1, nullptr},
       {"ABCDEFGH", -1, nullptr},
   };

@@ -1,11 +1,11 @@
+#include "dicom/deid_rule_table.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include "dicom/deid_rule_table.h"
 
 namespace tributary::dicom {
 namespace {
@@ -30,17 +30,28 @@ std::vector<std::string> SplitCsvLine(const std::string& line) {
 
 std::string BasicCode(BasicAction action) {
   switch (action) {
-    case BasicAction::kD: return "D";
-    case BasicAction::kZ: return "Z";
-    case BasicAction::kX: return "X";
-    case BasicAction::kK: return "K";
-    case BasicAction::kC: return "C";
-    case BasicAction::kU: return "U";
-    case BasicAction::kZD: return "Z/D";
-    case BasicAction::kXZ: return "X/Z";
-    case BasicAction::kXD: return "X/D";
-    case BasicAction::kXZD: return "X/Z/D";
-    case BasicAction::kXZU: return "X/Z/U*";
+    case BasicAction::kD:
+      return "D";
+    case BasicAction::kZ:
+      return "Z";
+    case BasicAction::kX:
+      return "X";
+    case BasicAction::kK:
+      return "K";
+    case BasicAction::kC:
+      return "C";
+    case BasicAction::kU:
+      return "U";
+    case BasicAction::kZD:
+      return "Z/D";
+    case BasicAction::kXZ:
+      return "X/Z";
+    case BasicAction::kXD:
+      return "X/D";
+    case BasicAction::kXZD:
+      return "X/Z/D";
+    case BasicAction::kXZU:
+      return "X/Z/U*";
   }
   return "?";
 }
@@ -90,7 +101,8 @@ TEST(DeidRuleTable, MatchesStandardCsvWhenPresent) {
       const DeidTableRow& row = *it->second;
       EXPECT_EQ(BasicCode(row.basic), f[5]) << tag;
       for (std::size_t o = 0; o < kProfileOptionCount; ++o) {
-        EXPECT_EQ(OptionCode(row.options[o]), f[6 + o]) << tag << " option column " << header[6 + o];
+        EXPECT_EQ(OptionCode(row.options[o]), f[6 + o])
+            << tag << " option column " << header[6 + o];
       }
     }
   }
@@ -114,31 +126,31 @@ struct ResolveCase {
 TEST(DeidRuleTable, ResolvesActionCodesAndOptions) {
   using O = ProfileOption;
   const ResolveCase cases[] = {
-      {0x0008, 0x0050, {}, Action::kEmpty},           // AccessionNumber: Z
-      {0x0010, 0x1000, {}, Action::kRemove},          // OtherPatientIDs: X
-      {0x0008, 0x0018, {}, Action::kRemapUid},        // SOPInstanceUID: U
+      {0x0008, 0x0050, {}, Action::kEmpty},     // AccessionNumber: Z
+      {0x0010, 0x1000, {}, Action::kRemove},    // OtherPatientIDs: X
+      {0x0008, 0x0018, {}, Action::kRemapUid},  // SOPInstanceUID: U
       {0x0008, 0x0018, {O::kRetainUids}, Action::kKeep},
-      {0x0008, 0x1140, {}, Action::kRemapUid},        // ReferencedImageSequence: X/Z/U*
-      {0x0008, 0x0022, {}, Action::kEmpty},           // AcquisitionDate: X/Z
+      {0x0008, 0x1140, {}, Action::kRemapUid},  // ReferencedImageSequence: X/Z/U*
+      {0x0008, 0x0022, {}, Action::kEmpty},     // AcquisitionDate: X/Z
       {0x0008, 0x0022, {O::kRetainLongitudinalFullDates}, Action::kKeep},
       {0x0008, 0x0022, {O::kRetainLongitudinalModifiedDates}, Action::kClean},
-      {0x0008, 0x1010, {}, Action::kDummy},           // StationName: X/Z/D
+      {0x0008, 0x1010, {}, Action::kDummy},  // StationName: X/Z/D
       {0x0008, 0x1010, {O::kRetainDeviceIdentity}, Action::kKeep},
-      {0x0008, 0x0080, {}, Action::kDummy},           // InstitutionName: X/Z/D
+      {0x0008, 0x0080, {}, Action::kDummy},  // InstitutionName: X/Z/D
       {0x0008, 0x0080, {O::kRetainInstitutionIdentity}, Action::kKeep},
-      {0x0010, 0x1010, {}, Action::kRemove},          // PatientAge: X
+      {0x0010, 0x1010, {}, Action::kRemove},  // PatientAge: X
       {0x0010, 0x1010, {O::kRetainPatientCharacteristics}, Action::kKeep},
       {0x0010, 0x2110, {O::kRetainPatientCharacteristics}, Action::kClean},  // Allergies
-      {0x0008, 0x103E, {}, Action::kRemove},          // SeriesDescription: X
+      {0x0008, 0x103E, {}, Action::kRemove},                                 // SeriesDescription: X
       {0x0008, 0x103E, {O::kCleanDescriptors}, Action::kClean},
-      {0x0040, 0xA730, {}, Action::kDummy},           // ContentSequence: D
+      {0x0040, 0xA730, {}, Action::kDummy},  // ContentSequence: D
       {0x0040, 0xA730, {O::kCleanStructuredContent}, Action::kClean},
       {0x0070, 0x0001, {O::kCleanGraphics}, Action::kClean},  // GraphicAnnotationSequence
-      {0x6002, 0x3000, {}, Action::kRemove},          // OverlayData, repeating group 60xx
+      {0x6002, 0x3000, {}, Action::kRemove},                  // OverlayData, repeating group 60xx
       {0x6002, 0x3000, {O::kCleanGraphics}, Action::kClean},
-      {0x5010, 0x0005, {}, Action::kRemove},          // curve data 50xx,xxxx
-      {0x0010, 0x0020, {}, Action::kDummy},           // PatientID: Z/D
-      {0x0008, 0x0021, {}, Action::kDummy},           // SeriesDate: X/D
+      {0x5010, 0x0005, {}, Action::kRemove},  // curve data 50xx,xxxx
+      {0x0010, 0x0020, {}, Action::kDummy},   // PatientID: Z/D
+      {0x0008, 0x0021, {}, Action::kDummy},   // SeriesDate: X/D
   };
   for (const ResolveCase& c : cases) {
     DeidPolicy policy;

@@ -112,7 +112,9 @@ bool PutPlant(DcmItem& item, const DcmTagKey& key, DcmEVR vr, const std::string&
     return nested->putAndInsertString(DCM_InstitutionName, value.c_str()).good();
   }
   if (vr == EVR_OB || vr == EVR_OW || vr == EVR_UN) {
-    return item.putAndInsertUint8Array(key, reinterpret_cast<const Uint8*>(value.data()), value.size()).good();
+    return item
+        .putAndInsertUint8Array(key, reinterpret_cast<const Uint8*>(value.data()), value.size())
+        .good();
   }
   return item.putAndInsertString(key, value.c_str()).good();
 }
@@ -122,7 +124,8 @@ bool PutPlant(DcmItem& item, const DcmTagKey& key, DcmEVR vr, const std::string&
 class PlantedValues : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
-  DeidPolicy policy = std::string(GetParam()) == "research" ? DeidPolicy::ResearchDefault() : DeidPolicy{};
+  DeidPolicy policy =
+      std::string(GetParam()) == "research" ? DeidPolicy::ResearchDefault() : DeidPolicy{};
   DeidRuleTable rules(policy);
   auto file = MakeCtSlice();
   DcmDataset& dataset = *file->getDataset();
@@ -132,15 +135,18 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
   DcmItem* nested_level2 = nullptr;
   ASSERT_FALSE(rules.Find(0x0040, 0x9096).has_value());  // RealWorldValueMappingSequence: unlisted
   ASSERT_FALSE(rules.Find(0x0028, 0x9110).has_value());  // PixelMeasuresSequence: unlisted
-  ASSERT_TRUE(dataset.findOrCreateSequenceItem(DCM_RealWorldValueMappingSequence, nested_level1, -2).good());
-  ASSERT_TRUE(nested_level1->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, nested_level2, -2).good());
+  ASSERT_TRUE(dataset.findOrCreateSequenceItem(DCM_RealWorldValueMappingSequence, nested_level1, -2)
+                  .good());
+  ASSERT_TRUE(
+      nested_level1->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, nested_level2, -2).good());
 
   std::size_t index = 0;
   for (const DeidTableRow& row : DeidTableRows()) {
     ++index;
     if (row.match != TagMatch::kExact) continue;
     DcmTagKey key(row.group, row.element);
-    if (key == DCM_PixelData || row.group == 0x0002 || row.group == 0xFFFA || row.group == 0xFFFC) continue;
+    if (key == DCM_PixelData || row.group == 0x0002 || row.group == 0xFFFA || row.group == 0xFFFC)
+      continue;
     DcmTag tag(key);
     DcmEVR vr = tag.getEVR();
     if (vr == EVR_UNKNOWN || vr == EVR_UNKNOWN2B || vr == EVR_na) continue;
@@ -149,7 +155,8 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
     for (const char* prefix : {"PHI", "PHN"}) {
       bool searchable = false;
       std::string value = PlantValue(vr, index, prefix, searchable);
-      DcmItem& target = std::string(prefix) == "PHI" ? static_cast<DcmItem&>(dataset) : *nested_level2;
+      DcmItem& target =
+          std::string(prefix) == "PHI" ? static_cast<DcmItem&>(dataset) : *nested_level2;
       if (!PutPlant(target, key, vr, value)) continue;
       bool keeps = action == Action::kKeep || (action == Action::kClean && vr != EVR_SQ);
       if (key == DCM_PatientID || key == DCM_PatientName) keeps = false;
@@ -164,19 +171,25 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
 
   // Private blocks (with a nested private sequence), overlays, curves.
   dataset.putAndInsertString(DcmTag(0x0009, 0x0010, EVR_LO), "ACME PHI CREATOR");
-  dataset.putAndInsertString(PrivateTag(0x0009, 0x1001, "ACME PHI CREATOR", EVR_LO), "PHIPRIVATE01X");
+  dataset.putAndInsertString(PrivateTag(0x0009, 0x1001, "ACME PHI CREATOR", EVR_LO),
+                             "PHIPRIVATE01X");
   DcmItem* private_item = nullptr;
-  dataset.findOrCreateSequenceItem(PrivateTag(0x0009, 0x1002, "ACME PHI CREATOR", EVR_SQ), private_item, -2);
+  dataset.findOrCreateSequenceItem(PrivateTag(0x0009, 0x1002, "ACME PHI CREATOR", EVR_SQ),
+                                   private_item, -2);
   ASSERT_NE(private_item, nullptr);
   private_item->putAndInsertString(DCM_PatientName, "PHIPRIVATESEQNAME^X");
   nested_level2->putAndInsertString(DcmTag(0x0011, 0x0010, EVR_LO), "ACME NESTED");
-  nested_level2->putAndInsertString(PrivateTag(0x0011, 0x1001, "ACME NESTED", EVR_LO), "PHIPRIVATENESTEDX");
+  nested_level2->putAndInsertString(PrivateTag(0x0011, 0x1001, "ACME NESTED", EVR_LO),
+                                    "PHIPRIVATENESTEDX");
   dataset.putAndInsertString(DcmTag(0x6000, 0x4000, EVR_LT), "PHIOVERLAYCOMMENTX");
   std::string overlay = "PHIOVERLAYDATABITSX";
-  dataset.putAndInsertUint8Array(DcmTag(0x6000, 0x3000, EVR_OB), reinterpret_cast<const Uint8*>(overlay.data()), overlay.size() + 1);
+  dataset.putAndInsertUint8Array(DcmTag(0x6000, 0x3000, EVR_OB),
+                                 reinterpret_cast<const Uint8*>(overlay.data()),
+                                 overlay.size() + 1);
   dataset.putAndInsertString(DcmTag(0x5000, 0x2500, EVR_LO), "PHICURVELABELX");
-  for (const char* marker : {"PHIPRIVATE01X", "PHIPRIVATESEQNAME", "PHIPRIVATENESTEDX", "PHIOVERLAYCOMMENTX",
-                             "PHIOVERLAYDATABITSX", "PHICURVELABELX", "ACME PHI CREATOR", "ACME NESTED"}) {
+  for (const char* marker :
+       {"PHIPRIVATE01X", "PHIPRIVATESEQNAME", "PHIPRIVATENESTEDX", "PHIOVERLAYCOMMENTX",
+        "PHIOVERLAYDATABITSX", "PHICURVELABELX", "ACME PHI CREATOR", "ACME NESTED"}) {
     plants.push_back({DCM_PixelData, EVR_LO, marker, Action::kRemove, true});
   }
 
@@ -198,15 +211,15 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
     if (plant.searchable) {
       ++searched;
       EXPECT_EQ(output.find(plant.value), std::string::npos)
-          << DcmTag(plant.tag).getTagName() << " " << plant.tag.toString() << " value " << plant.value
-          << " survived (" << ActionName(plant.action) << ")";
+          << DcmTag(plant.tag).getTagName() << " " << plant.tag.toString() << " value "
+          << plant.value << " survived (" << ActionName(plant.action) << ")";
       continue;
     }
     // Not searchable as bytes: read it back at the top level.
     OFString now;
     DcmElement* element = nullptr;
     if (parsed->getDataset()->findAndGetElement(plant.tag, element).bad()) continue;  // removed
-    if (element->getLength() == 0) continue;                                         // emptied
+    if (element->getLength() == 0) continue;                                          // emptied
     element->getOFStringArray(now);
     if (plant.vr == EVR_TM && plant.action == Action::kClean) continue;
     EXPECT_NE(std::string(now.c_str()), plant.value)
@@ -229,7 +242,9 @@ TEST(Deidentifier, UidReferencesStayConsistentAcrossInstances) {
   auto first = MakeCtSlice(first_spec);
   auto second = MakeCtSlice(second_spec);
   DcmItem* reference = nullptr;
-  ASSERT_TRUE(second->getDataset()->findOrCreateSequenceItem(DCM_ReferencedImageSequence, reference, -2).good());
+  ASSERT_TRUE(second->getDataset()
+                  ->findOrCreateSequenceItem(DCM_ReferencedImageSequence, reference, -2)
+                  .good());
   reference->putAndInsertString(DCM_ReferencedSOPClassUID, UID_CTImageStorage);
   reference->putAndInsertString(DCM_ReferencedSOPInstanceUID, first_spec.sop_uid.c_str());
 
@@ -245,11 +260,14 @@ TEST(Deidentifier, UidReferencesStayConsistentAcrossInstances) {
   auto parsed_a = Decode(a->bytes);
   auto parsed_b = Decode(b->bytes);
   ASSERT_TRUE(parsed_a && parsed_b);
-  EXPECT_EQ(GetString(*parsed_a->getMetaInfo(), DCM_MediaStorageSOPInstanceUID), a->sop_instance_uid);
+  EXPECT_EQ(GetString(*parsed_a->getMetaInfo(), DCM_MediaStorageSOPInstanceUID),
+            a->sop_instance_uid);
   EXPECT_EQ(GetString(*parsed_a->getDataset(), DCM_FrameOfReferenceUID),
             GetString(*parsed_b->getDataset(), DCM_FrameOfReferenceUID));
   DcmItem* out_reference = nullptr;
-  ASSERT_TRUE(parsed_b->getDataset()->findAndGetSequenceItem(DCM_ReferencedImageSequence, out_reference, 0).good());
+  ASSERT_TRUE(parsed_b->getDataset()
+                  ->findAndGetSequenceItem(DCM_ReferencedImageSequence, out_reference, 0)
+                  .good());
   EXPECT_EQ(GetString(*out_reference, DCM_ReferencedSOPInstanceUID), a->sop_instance_uid);
   EXPECT_EQ(GetString(*out_reference, DCM_ReferencedSOPClassUID), UID_CTImageStorage);
   EXPECT_EQ(GetString(*parsed_b->getDataset(), DCM_SOPClassUID), UID_CTImageStorage);
@@ -305,7 +323,8 @@ TEST(Deidentifier, RecordsMethodAndOptionCodes) {
   EXPECT_NE(GetString(d, DCM_DeidentificationMethod).find("PS3.15"), std::string::npos);
   std::set<std::string> codes;
   DcmItem* item = nullptr;
-  for (int i = 0; d.findAndGetSequenceItem(DCM_DeidentificationMethodCodeSequence, item, i).good(); ++i) {
+  for (int i = 0; d.findAndGetSequenceItem(DCM_DeidentificationMethodCodeSequence, item, i).good();
+       ++i) {
     codes.insert(GetString(*item, DCM_CodeValue));
     EXPECT_EQ(GetString(*item, DCM_CodingSchemeDesignator), "DCM");
   }
@@ -326,20 +345,52 @@ TEST(Deidentifier, EachOptionKeepsOrCleansWhatItNames) {
   using O = ProfileOption;
   const OptionCase cases[] = {
       {"basic removes StationName", {}, DCM_StationName, "CTSCANNER01", Expect::kChanged},
-      {"device identity", {O::kRetainDeviceIdentity}, DCM_StationName, "CTSCANNER01", Expect::kKept},
-      {"device serial", {O::kRetainDeviceIdentity}, DCM_DeviceSerialNumber, "SN998877", Expect::kKept},
+      {"device identity",
+       {O::kRetainDeviceIdentity},
+       DCM_StationName,
+       "CTSCANNER01",
+       Expect::kKept},
+      {"device serial",
+       {O::kRetainDeviceIdentity},
+       DCM_DeviceSerialNumber,
+       "SN998877",
+       Expect::kKept},
       {"basic institution", {}, DCM_InstitutionName, "Saint Elsewhere", Expect::kChanged},
-      {"institution identity", {O::kRetainInstitutionIdentity}, DCM_InstitutionName, "Saint Elsewhere", Expect::kKept},
+      {"institution identity",
+       {O::kRetainInstitutionIdentity},
+       DCM_InstitutionName,
+       "Saint Elsewhere",
+       Expect::kKept},
       {"basic SOP UID", {}, DCM_SOPInstanceUID, "1.2.826.0.1.3680043.2.1125.1.3", Expect::kChanged},
-      {"retain UIDs", {O::kRetainUids}, DCM_SOPInstanceUID, "1.2.826.0.1.3680043.2.1125.1.3", Expect::kKept},
+      {"retain UIDs",
+       {O::kRetainUids},
+       DCM_SOPInstanceUID,
+       "1.2.826.0.1.3680043.2.1125.1.3",
+       Expect::kKept},
       {"basic dates", {}, DCM_StudyDate, "20240315", Expect::kGone},
       {"full dates", {O::kRetainLongitudinalFullDates}, DCM_StudyDate, "20240315", Expect::kKept},
-      {"modified dates", {O::kRetainLongitudinalModifiedDates}, DCM_StudyDate, "20240315", Expect::kChanged},
+      {"modified dates",
+       {O::kRetainLongitudinalModifiedDates},
+       DCM_StudyDate,
+       "20240315",
+       Expect::kChanged},
       {"basic age", {}, DCM_PatientAge, "059Y", Expect::kGone},
-      {"patient characteristics", {O::kRetainPatientCharacteristics}, DCM_PatientAge, "059Y", Expect::kKept},
+      {"patient characteristics",
+       {O::kRetainPatientCharacteristics},
+       DCM_PatientAge,
+       "059Y",
+       Expect::kKept},
       {"basic descriptor", {}, DCM_SeriesDescription, "AXIAL 5MM", Expect::kGone},
-      {"clean descriptors", {O::kCleanDescriptors}, DCM_SeriesDescription, "AXIAL 5MM", Expect::kKept},
-      {"clean descriptors scrubs", {O::kCleanDescriptors}, DCM_StudyDescription, "CT head for John Doe", Expect::kChanged},
+      {"clean descriptors",
+       {O::kCleanDescriptors},
+       DCM_SeriesDescription,
+       "AXIAL 5MM",
+       Expect::kKept},
+      {"clean descriptors scrubs",
+       {O::kCleanDescriptors},
+       DCM_StudyDescription,
+       "CT head for John Doe",
+       Expect::kChanged},
       {"basic protocol", {}, DCM_ProtocolName, "HEAD ROUTINE", Expect::kChanged},
   };
   for (const OptionCase& c : cases) {
@@ -414,8 +465,9 @@ TEST(Deidentifier, ContentSequenceIsReplacedUnlessStructuredContentIsCleaned) {
   ASSERT_TRUE(parsed->getDataset()->findAndGetSequenceItem(DCM_ContentSequence, out, 0).good());
   EXPECT_EQ(out->card(), 0u) << "D on a sequence: one empty dummy item";
 
-  auto cleaned = Make(PolicyWith({ProfileOption::kCleanStructuredContent, ProfileOption::kCleanDescriptors}))
-                     .Deidentify(input, "c");
+  auto cleaned =
+      Make(PolicyWith({ProfileOption::kCleanStructuredContent, ProfileOption::kCleanDescriptors}))
+          .Deidentify(input, "c");
   ASSERT_TRUE(cleaned.ok());
   parsed = Decode(cleaned->bytes);
   ASSERT_TRUE(parsed->getDataset()->findAndGetSequenceItem(DCM_ContentSequence, out, 0).good());
@@ -438,7 +490,8 @@ TEST(Deidentifier, RefusesBurnedInAnnotationUnlessPolicyAllows) {
 TEST(Deidentifier, RejectsConflictingDateOptions) {
   DeidPolicy policy = PolicyWith({ProfileOption::kRetainLongitudinalFullDates,
                                   ProfileOption::kRetainLongitudinalModifiedDates});
-  EXPECT_EQ(Deidentifier::Create(TestKey(), policy).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Deidentifier::Create(TestKey(), policy).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 struct XferCase {
@@ -470,10 +523,10 @@ TEST_P(PixelData, IsByteIdenticalAndTransferSyntaxKept) {
 
 INSTANTIATE_TEST_SUITE_P(
     TransferSyntaxes, PixelData,
-    ::testing::Values(XferCase{EXS_LittleEndianImplicit, 16}, XferCase{EXS_LittleEndianExplicit, 16},
-                      XferCase{EXS_BigEndianExplicit, 16}, XferCase{EXS_RLELossless, 16},
-                      XferCase{EXS_JPEGProcess1, 8}, XferCase{EXS_JPEGProcess14SV1, 16},
-                      XferCase{EXS_JPEGLSLossless, 16}),
+    ::testing::Values(XferCase{EXS_LittleEndianImplicit, 16},
+                      XferCase{EXS_LittleEndianExplicit, 16}, XferCase{EXS_BigEndianExplicit, 16},
+                      XferCase{EXS_RLELossless, 16}, XferCase{EXS_JPEGProcess1, 8},
+                      XferCase{EXS_JPEGProcess14SV1, 16}, XferCase{EXS_JPEGLSLossless, 16}),
     [](const auto& info) {
       std::string name = DcmXfer(info.param.xfer).getXferName();
       std::string out;
@@ -492,7 +545,9 @@ TEST(Deidentifier, MalformedInputGetsAClearError) {
     const char* message;
   };
   std::string bad_vr = good;
-  std::size_t modality = bad_vr.find("CS\x02\x00" "CT");
+  std::size_t modality = bad_vr.find(
+      "CS\x02\x00"
+      "CT");
   ASSERT_NE(modality, std::string::npos);
   bad_vr[modality] = '\x01';
   bad_vr[modality + 1] = '\x02';
@@ -555,7 +610,8 @@ TEST(ProbeDicom, TellsInstancesFromDirectoriesAndOtherFiles) {
 // Debian's python3-pydicom ships real-world oddities: every file gets a result or a clear error.
 TEST(Deidentifier, SurvivesPydicomTestFiles) {
   const std::filesystem::path dir = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "python3-pydicom test files not installed at " << dir;
+  if (!std::filesystem::exists(dir))
+    GTEST_SKIP() << "python3-pydicom test files not installed at " << dir;
   Deidentifier deidentifier = Make();
   int ok = 0, refused = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
@@ -569,7 +625,8 @@ TEST(Deidentifier, SurvivesPydicomTestFiles) {
       EXPECT_NE(Decode(result->bytes), nullptr) << entry.path() << ": output does not parse";
     } else {
       ++refused;
-      EXPECT_NE(result.status().code(), absl::StatusCode::kInternal) << entry.path() << ": " << result.status();
+      EXPECT_NE(result.status().code(), absl::StatusCode::kInternal)
+          << entry.path() << ": " << result.status();
       EXPECT_FALSE(result.status().message().empty());
     }
   }

@@ -1,8 +1,8 @@
+#include "dicom/pseudonym.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
-
-#include "dicom/pseudonym.h"
 
 namespace tributary::dicom {
 namespace {

@@ -3,16 +3,16 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcrleerg.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpeg/djencode.h>
 #include <dcmtk/dcmjpeg/djrplol.h>
 #include <dcmtk/dcmjpeg/djrploss.h>
+#include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/dcmjpls/djencode.h>
 #include <dcmtk/dcmjpls/djrparam.h>
-#include <dcmtk/dcmjpeg/djdecode.h>
-#include <dcmtk/dcmjpls/djdecode.h>
-#include <dcmtk/dcmdata/dcrledrg.h>
 
 #include <mutex>
 #include <vector>
@@ -75,11 +75,13 @@ std::unique_ptr<DcmFileFormat> MakeCtSlice(const CtSliceSpec& spec) {
   std::size_t count = std::size_t{spec.rows} * spec.columns;
   if (spec.bits_allocated == 8) {
     std::vector<Uint8> pixels(count);
-    for (std::size_t i = 0; i < count; ++i) pixels[i] = static_cast<Uint8>((i * 7 + i / spec.columns) & 0xFF);
+    for (std::size_t i = 0; i < count; ++i)
+      pixels[i] = static_cast<Uint8>((i * 7 + i / spec.columns) & 0xFF);
     d->putAndInsertUint8Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(count));
   } else {
     std::vector<Uint16> pixels(count);
-    for (std::size_t i = 0; i < count; ++i) pixels[i] = static_cast<Uint16>((i * 13 + i / spec.columns * 5) & 0x0FFF);
+    for (std::size_t i = 0; i < count; ++i)
+      pixels[i] = static_cast<Uint16>((i * 13 + i / spec.columns * 5) & 0x0FFF);
     d->putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(count));
   }
   return file;
@@ -105,8 +107,8 @@ std::string Encode(DcmFileFormat& file, E_TransferSyntax xfer) {
   file.transferInit();
   OFCondition condition;
   do {
-    condition = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL, EPD_noChange, 0, 0, 0,
-                           EWM_createNewMeta);
+    condition = file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL, EPD_noChange, 0,
+                           0, 0, EWM_createNewMeta);
     void* data = nullptr;
     offile_off_t length = 0;
     stream.flushBuffer(data, length);
@@ -129,7 +131,8 @@ std::unique_ptr<DcmFileFormat> Decode(std::string_view bytes) {
 }
 
 std::string PixelDataTail(std::string_view bytes, bool big_endian) {
-  std::string_view tag = big_endian ? std::string_view("\x7F\xE0\x00\x10", 4) : std::string_view("\xE0\x7F\x10\x00", 4);
+  std::string_view tag = big_endian ? std::string_view("\x7F\xE0\x00\x10", 4)
+                                    : std::string_view("\xE0\x7F\x10\x00", 4);
   std::size_t pos = bytes.rfind(tag);
   if (pos == std::string_view::npos) return {};
   return std::string(bytes.substr(pos));
