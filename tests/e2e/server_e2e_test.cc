@@ -165,6 +165,41 @@ TEST_F(ServerE2E, ServesHealthChecks) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "SERVING";
 }
 
+// grpc.reflection.v1alpha list_services, called generically: the API's services are listed.
+TEST_F(ServerE2E, ServesReflection) {
+  StartServer();
+  grpc::GenericStub stub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  auto step = [&](auto start) {
+    start();
+    void* tag = nullptr;
+    bool ok = false;
+    return queue.Next(&tag, &ok) && ok;
+  };
+  grpc::Slice list_services(std::string("\x3a\x01*", 3));  // field 7 (list_services) = "*"
+  grpc::ByteBuffer request(&list_services, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  ASSERT_TRUE(step([&] { call->StartCall(nullptr); }));
+  ASSERT_TRUE(step([&] { call->Write(request, nullptr); }));
+  ASSERT_TRUE(step([&] { call->WritesDone(nullptr); }));
+  ASSERT_TRUE(step([&] { call->Read(&response, nullptr); }));
+  step([&] { call->Finish(&status, nullptr); });
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_NE(bytes.find("tributary.v1.Ingest"), std::string::npos);
+  EXPECT_NE(bytes.find("tributary.v1.Admin"), std::string::npos);
+  EXPECT_NE(bytes.find("grpc.health.v1.Health"), std::string::npos);
+}
+
 TEST_F(ServerE2E, ReferenceDataUploads) {
   fs::path ct = kShared / "data/dicom/dcm_qa_ct_subset/In";
   if (!fs::exists(ct))
