@@ -117,21 +117,8 @@ absl::StatusOr<std::vector<dicom::SafePrivateTag>> ReadSafePrivateList(const std
 }
 
 absl::StatusOr<dicom::DeidPolicy> MakePolicy(const Options& options) {
-  dicom::DeidPolicy policy;
-  if (options.profile == "research") {
-    policy = dicom::DeidPolicy::ResearchDefault();
-  } else if (options.profile != "basic") {
-    return absl::InvalidArgumentError("unknown profile '" + options.profile +
-                                      "' (basic, research)");
-  }
-  for (const std::string& name : options.options) {
-    auto option = dicom::ParseProfileOption(name);
-    if (!option) return absl::InvalidArgumentError("unknown option '" + name + "'");
-    if (*option == dicom::ProfileOption::kRetainLongitudinalFullDates) {
-      policy.options.erase(dicom::ProfileOption::kRetainLongitudinalModifiedDates);
-    }
-    policy.options.insert(*option);
-  }
+  TRIB_ASSIGN_OR_RETURN(dicom::DeidPolicy policy,
+                        dicom::DeidPolicy::FromNames(options.profile, options.options));
   if (!options.safe_private_file.empty()) {
     auto tags = ReadSafePrivateList(options.safe_private_file);
     if (!tags.ok()) return tags.status();

@@ -64,4 +64,23 @@ DeidPolicy DeidPolicy::ResearchDefault() {
   return policy;
 }
 
+absl::StatusOr<DeidPolicy> DeidPolicy::FromNames(const std::string& profile,
+                                                 const std::vector<std::string>& options) {
+  DeidPolicy policy;
+  if (profile == "research") {
+    policy = ResearchDefault();
+  } else if (profile != "basic") {
+    return absl::InvalidArgumentError("unknown profile '" + profile + "' (basic, research)");
+  }
+  for (const std::string& name : options) {
+    std::optional<ProfileOption> option = ParseProfileOption(name);
+    if (!option) return absl::InvalidArgumentError("unknown option '" + name + "'");
+    if (*option == ProfileOption::kRetainLongitudinalFullDates) {
+      policy.options.erase(ProfileOption::kRetainLongitudinalModifiedDates);
+    }
+    policy.options.insert(*option);
+  }
+  return policy;
+}
+
 }  // namespace tributary::dicom

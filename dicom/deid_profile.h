@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+
 namespace tributary::dicom {
 
 // The options of PS3.15 Annex E (Table E.1-1 columns), in table order.
@@ -62,6 +64,11 @@ struct DeidPolicy {
   // Basic profile + Retain Longitudinal Temporal Information with Modified Dates + Retain Patient
   // Characteristics: what research cohorts need (SUV needs weight; selection needs age and sex).
   static DeidPolicy ResearchDefault();
+
+  // From the command-line words: profile "research" or "basic", plus option names
+  // (ProfileOptions()). retain-full-dates replaces the research profile's retain-modified-dates.
+  static absl::StatusOr<DeidPolicy> FromNames(const std::string& profile,
+                                              const std::vector<std::string>& options);
 };
 
 // The Table E.1-1 editions this engine implements.

@@ -168,5 +168,22 @@ TEST(DeidRuleTable, ResolvesActionCodesAndOptions) {
   EXPECT_FALSE(DeidRuleTable(DeidPolicy{}).Find(0x0028, 0x0010).has_value());  // Rows: not listed
 }
 
+TEST(DeidPolicy, FromNames) {
+  auto research = DeidPolicy::FromNames("research", {});
+  ASSERT_TRUE(research.ok());
+  EXPECT_EQ(research->options, DeidPolicy::ResearchDefault().options);
+  auto full_dates = DeidPolicy::FromNames("research", {"retain-full-dates", "retain-uids"});
+  ASSERT_TRUE(full_dates.ok());
+  EXPECT_EQ(full_dates->options,
+            (std::set<ProfileOption>{ProfileOption::kRetainPatientCharacteristics,
+                                     ProfileOption::kRetainLongitudinalFullDates,
+                                     ProfileOption::kRetainUids}));
+  EXPECT_TRUE(DeidPolicy::FromNames("basic", {}).value().options.empty());
+  EXPECT_EQ(DeidPolicy::FromNames("strict", {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DeidPolicy::FromNames("basic", {"retain-all"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace tributary::dicom
