@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/hash.h"
+#include "common/private_file.h"
 
 namespace tributary {
 namespace {
@@ -92,21 +93,7 @@ absl::StatusOr<SecretKey> SecretKey::FromEnvironment(const char* variable) {
 }
 
 absl::Status SecretKey::WriteNewFile(const std::string& path) const {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST)
-      return absl::AlreadyExistsError(path + " already exists; refusing to overwrite a key");
-    return absl::PermissionDeniedError("cannot create " + path + ": " + std::strerror(errno));
-  }
-  std::string text = ToHex(bytes_) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) {
-    ::unlink(path.c_str());
-    return absl::InternalError("cannot write key file " + path + ": " + std::strerror(errno));
-  }
-  return absl::OkStatus();
+  return WriteNewPrivateFile(path, ToHex(bytes_) + "\n");
 }
 
 }  // namespace tributary
