@@ -6,6 +6,7 @@
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
+#include <dcmtk/dcmdata/dcuid.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <variant>
 
 #include "tests/unit/synthetic_dicom.h"
@@ -363,6 +365,75 @@ TEST(SeriesReader, UndecodableJpeg2000FailsItsSeriesWithAReason) {
   dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
   EXPECT_EQ(series.status.code(), absl::StatusCode::kInvalidArgument) << series.status;
   EXPECT_NE(series.status.message().find("JPEG 2000"), std::string::npos) << series.status;
+}
+
+// One enhanced MR instance holding `slices` as frames (in the given order): orientation, pixel
+// measures and rescale shared, position per frame.
+std::string EnhancedInstance(const std::vector<SliceTruth>& slices) {
+  auto file = testing::MakeSeriesSlice(slices.front(), 0);
+  DcmDataset* d = file->getDataset();
+  d->putAndInsertString(DCM_SOPClassUID, UID_EnhancedMRImageStorage);
+  for (const DcmTagKey& tag : {DCM_ImagePositionPatient, DCM_ImageOrientationPatient,
+                               DCM_PixelSpacing, DCM_RescaleSlope, DCM_RescaleIntercept}) {
+    d->findAndDeleteElement(tag);
+  }
+  d->putAndInsertString(DCM_NumberOfFrames, std::to_string(slices.size()).c_str());
+  auto text = [](const double* values, int count) {
+    std::ostringstream out;
+    out.precision(10);
+    for (int i = 0; i < count; ++i) out << (i ? "\\" : "") << values[i];
+    return out.str();
+  };
+  DcmItem* shared = nullptr;
+  d->findOrCreateSequenceItem(DCM_SharedFunctionalGroupsSequence, shared, 0);
+  DcmItem* item = nullptr;
+  shared->findOrCreateSequenceItem(DCM_PlaneOrientationSequence, item, 0);
+  item->putAndInsertString(DCM_ImageOrientationPatient,
+                           text(slices[0].orientation.data(), 6).c_str());
+  shared->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, item, 0);
+  double spacing[2] = {slices[0].dy, slices[0].dx};
+  item->putAndInsertString(DCM_PixelSpacing, text(spacing, 2).c_str());
+  shared->findOrCreateSequenceItem(DCM_PixelValueTransformationSequence, item, 0);
+  item->putAndInsertString(DCM_RescaleSlope, text(&slices[0].slope, 1).c_str());
+  item->putAndInsertString(DCM_RescaleIntercept, text(&slices[0].intercept, 1).c_str());
+  std::vector<Uint16> pixels;
+  for (std::size_t f = 0; f < slices.size(); ++f) {
+    DcmItem* frame = nullptr;
+    d->findOrCreateSequenceItem(DCM_PerFrameFunctionalGroupsSequence, frame, static_cast<long>(f));
+    frame->findOrCreateSequenceItem(DCM_PlanePositionSequence, item, 0);
+    item->putAndInsertString(DCM_ImagePositionPatient, text(slices[f].position.data(), 3).c_str());
+    frame->findOrCreateSequenceItem(DCM_FrameContentSequence, item, 0);
+    item->putAndInsertUint32(DCM_TemporalPositionIndex, static_cast<Uint32>(slices[f].time + 1));
+    for (int v : slices[f].stored) pixels.push_back(static_cast<Uint16>(v));
+  }
+  d->putAndInsertUint16Array(DCM_PixelData, pixels.data(),
+                             static_cast<unsigned long>(pixels.size()));
+  return testing::Encode(*file);
+}
+
+TEST(SeriesReader, EnhancedMultiFramePlacesEachFrameByItsFunctionalGroups) {
+  std::vector<SliceTruth> slices;
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (double z : {4.0, 0.0, 2.0}) {
+      SliceTruth s;
+      s.orientation = {0, 1, 0, 0, 0, -1};  // sagittal
+      s.position = {z, -30, 50};
+      s.dx = 0.9;
+      s.dy = 1.1;
+      s.slope = 2;
+      s.intercept = -10;
+      s.time = t;
+      testing::FillPattern(s, static_cast<int>(t * 7 + z));
+      slices.push_back(s);
+    }
+  }
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(EnhancedInstance(slices), "enhanced").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  const common::Volume& v = OnlyVolume(series);
+  EXPECT_EQ(v.size, (std::array<std::size_t, 4>{10, 8, 3, 2}));
+  EXPECT_NEAR(v.spacing[2], 2, 1e-9);
+  testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0);
 }
 
 TEST(SeriesReader, AddFilesKeepsInputOrderWhateverTheThreads) {
