@@ -131,6 +131,7 @@ int Run(const Options& options) {
   bool progress = !options.json && !options.quiet && ::isatty(STDERR_FILENO);
   std::vector<SkippedFile> skipped;
   std::vector<fs::path> files = ExpandInputs(options.inputs, options.out, skipped);
+  std::size_t missing_inputs = skipped.size();
 
   dicom::SeriesReader reader;
   std::vector<std::string> candidates;
@@ -225,7 +226,8 @@ int Run(const Options& options) {
     if (!options.json) std::cerr << "tributary convert: no DICOM image series found\n";
     return 1;
   }
-  return failed == 0 ? 0 : 1;
+  // An input that does not exist is a mistake worth a non-zero exit, like a failed series.
+  return failed == 0 && missing_inputs == 0 ? 0 : 1;
 }
 
 }  // namespace

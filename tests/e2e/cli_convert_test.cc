@@ -215,6 +215,15 @@ TEST_F(CliConvert, NoCompressWritesNiiAndFailedSeriesMakeTheExitNonZero) {
   testing::ExpectVoxelsWhereHeadersPutThem(read.volume, good, 1e-3, true);
 }
 
+TEST_F(CliConvert, AMissingInputMakesTheExitNonZero) {
+  WriteSeries({Oblique4D().front()}, "one");
+  ProcessRun run = Execute(std::string(TRIBUTARY_CLI) + " convert " + Quote(dir_ / "in") + " " +
+                           Quote(dir_ / "absent") + " --out " + Quote(dir_ / "out"));
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.out.find("no such file or directory"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("1 series converted, 0 failed"), std::string::npos) << run.out;
+}
+
 TEST_F(CliConvert, NothingToConvertIsAnError) {
   std::ofstream(dir_ / "in" / "readme.txt") << "no images here";
   ProcessRun run = Execute(std::string(TRIBUTARY_CLI) + " convert " + Quote(dir_ / "in") +
