@@ -20,6 +20,36 @@ constexpr Migration kMigrations[] = {
 // A stable key for the migration advisory lock ("tributary" in ASCII, truncated).
 constexpr long long kMigrationLock = 0x7472696275746172LL;
 
+constexpr const char* kFindInstance =
+    "SELECT st.study_uid, se.series_uid, i.sop_instance_uid, i.blob_sha256 FROM instances i "
+    "JOIN series se ON se.id = i.series_id JOIN studies st ON st.id = se.study_id "
+    "WHERE i.centre_id = $1 AND i.original_digest = $2";
+
+// The whole record of a new instance in one statement: patient, study, series, blob, method,
+// instance and receipt. Nothing is written when an instance with this SOP Instance UID or these
+// original bytes exists; then no row comes back and the caller compares with the existing one.
+// (The foreign keys are checked at the end of the statement, so they see the rows of the CTEs.)
+constexpr const char* kRecordInstance =
+    "WITH fresh AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM instances "
+    "    WHERE sop_instance_uid = $11 OR (centre_id = $1 AND original_digest = $14))), "
+    "p AS (INSERT INTO patients (centre_id, pseudonym) SELECT $1, $2 FROM fresh "
+    "    ON CONFLICT (centre_id, pseudonym) DO UPDATE SET pseudonym = EXCLUDED.pseudonym "
+    "    RETURNING id), "
+    "st AS (INSERT INTO studies (patient_id, study_uid) SELECT id, $3 FROM p "
+    "    ON CONFLICT (study_uid) DO UPDATE SET last_received_at = now() RETURNING id), "
+    "se AS (INSERT INTO series (study_id, series_uid, modality) SELECT id, $4, $5 FROM st "
+    "    ON CONFLICT (series_uid) DO UPDATE SET modality = EXCLUDED.modality RETURNING id), "
+    "b AS (INSERT INTO blobs (sha256, size) SELECT $6, $7 FROM fresh ON CONFLICT DO NOTHING), "
+    "m AS (INSERT INTO deid_methods (profile_edition, options, software_version) "
+    "    SELECT $8, $9, $10 FROM fresh ON CONFLICT (profile_edition, options, software_version) "
+    "    DO UPDATE SET options = EXCLUDED.options RETURNING id), "
+    "i AS (INSERT INTO instances (series_id, centre_id, sop_instance_uid, sop_class_uid, "
+    "    transfer_syntax_uid, blob_sha256, original_digest, upload_id, deid_method_id, "
+    "    date_shift_days) "
+    "    SELECT se.id, $1, $11, $12, $13, $6, $14, $15, m.id, $16 FROM se, m "
+    "    ON CONFLICT DO NOTHING RETURNING id) "
+    "INSERT INTO receipts (upload_id, original_digest, outcome, instance_id) "
+    "SELECT $15, $14, 'STORED', id FROM i RETURNING instance_id";
 
 const char* OutcomeName(RecordResult result) {
   switch (result) {
@@ -45,8 +75,10 @@ struct Repository::Impl {
 
   // Runs `body(transaction)` in one transaction on a pooled connection; maps every libpqxx and
   // standard exception to a status. A connection that failed is dropped, not returned to the pool.
-  template <typename Body>
-  auto Transact(Body body) -> absl::StatusOr<decltype(body(std::declval<pqxx::work&>()))> {
+  // With pqxx::nontransaction each statement commits on its own: one round trip for a body of one
+  // statement, no BEGIN and COMMIT.
+  template <typename Transaction = pqxx::work, typename Body>
+  auto Transact(Body body) -> absl::StatusOr<decltype(body(std::declval<Transaction&>()))> {
     std::unique_ptr<pqxx::connection> connection;
     {
       std::unique_lock lock(mutex);
@@ -69,8 +101,13 @@ struct Repository::Impl {
       available.notify_one();
     };
     try {
-      if (!connection) connection = std::make_unique<pqxx::connection>(url);
-      pqxx::work work(*connection);
+      if (!connection) {
+        connection = std::make_unique<pqxx::connection>(url);
+        connection->prepare("find_instance", kFindInstance);
+        connection->prepare("record_instance", kRecordInstance);
+      }
+      Transaction work(*connection);
+
       auto value = body(work);
       work.commit();
       healthy = true;
@@ -112,7 +149,8 @@ absl::StatusOr<std::unique_ptr<Repository>> Repository::Connect(const std::strin
   impl->url = url;
   impl->max_connections = std::max(1, max_connections);
   std::unique_ptr<Repository> repository(new Repository(std::move(impl)));
-  auto probe = repository->impl_->Transact([](pqxx::work& w) { return w.exec("SELECT 1")[0][0].as<int>(); });
+  auto probe =
+      repository->impl_->Transact([](pqxx::work& w) { return w.exec("SELECT 1")[0][0].as<int>(); });
   if (!probe.ok()) return probe.status();
   return repository;
 }
@@ -127,8 +165,8 @@ absl::StatusOr<int> Repository::Migrate() {
     for (const Migration& migration : kMigrations) {
       if (migration.version <= current) continue;
       w.exec(migration.sql);
-      w.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version,
-                    migration.name);
+      w.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version, migration.name);
       current = migration.version;
     }
     return current;
@@ -136,7 +174,7 @@ absl::StatusOr<int> Repository::Migrate() {
 }
 
 absl::StatusOr<CentreSummary> Repository::AddCentre(const std::string& name,
-                                                   const std::string& token_sha256) {
+                                                    const std::string& token_sha256) {
   auto result = impl_->Transact([&](pqxx::work& w) -> std::optional<CentreSummary> {
     pqxx::result inserted = w.exec_params(
         "INSERT INTO centres (name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
@@ -160,7 +198,8 @@ absl::Status Repository::AddOperatorToken(const std::string& token_sha256) {
   return impl_
       ->Transact([&](pqxx::work& w) {
         w.exec_params(
-            "INSERT INTO tokens (token_sha256, role) VALUES ($1, 'operator') ON CONFLICT DO NOTHING",
+            "INSERT INTO tokens (token_sha256, role) VALUES ($1, 'operator') ON CONFLICT DO "
+            "NOTHING",
             token_sha256);
         return true;
       })
@@ -169,7 +208,8 @@ absl::Status Repository::AddOperatorToken(const std::string& token_sha256) {
 
 absl::StatusOr<bool> Repository::HasOperatorToken() {
   return impl_->Transact([](pqxx::work& w) {
-    return w.exec("SELECT count(*) FROM tokens WHERE role = 'operator' AND revoked_at IS NULL")[0][0]
+    return w.exec(
+                "SELECT count(*) FROM tokens WHERE role = 'operator' AND revoked_at IS NULL")[0][0]
                .as<long>() > 0;
   });
 }
@@ -178,7 +218,8 @@ absl::StatusOr<Principal> Repository::Authenticate(const std::string& token_sha2
   auto found = impl_->Transact([&](pqxx::work& w) -> std::optional<Principal> {
     pqxx::result r = w.exec_params(
         "SELECT t.id, t.role, coalesce(t.centre_id, 0), coalesce(c.name, '') FROM tokens t "
-        "LEFT JOIN centres c ON c.id = t.centre_id WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL",
+        "LEFT JOIN centres c ON c.id = t.centre_id WHERE t.token_sha256 = $1 AND t.revoked_at IS "
+        "NULL",
         token_sha256);
     if (r.empty()) return std::nullopt;
     Principal p;
@@ -196,13 +237,15 @@ absl::StatusOr<Principal> Repository::Authenticate(const std::string& token_sha2
 absl::StatusOr<std::vector<CentreSummary>> Repository::ListCentres() {
   return impl_->Transact([](pqxx::work& w) {
     std::vector<CentreSummary> centres;
-    for (const auto& row : w.exec(
-             "SELECT c.id, c.name, to_char(c.created_at AT TIME ZONE 'UTC', "
-             "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-             "(SELECT count(*) FROM studies s JOIN patients p ON p.id = s.patient_id WHERE p.centre_id = c.id), "
-             "(SELECT count(*) FROM instances i WHERE i.centre_id = c.id) FROM centres c ORDER BY c.name")) {
-      centres.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                         row[3].as<std::int64_t>(), row[4].as<std::int64_t>()});
+    for (const auto& row : w.exec("SELECT c.id, c.name, to_char(c.created_at AT TIME ZONE 'UTC', "
+                                  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                                  "(SELECT count(*) FROM studies s JOIN patients p ON p.id = "
+                                  "s.patient_id WHERE p.centre_id = c.id), "
+                                  "(SELECT count(*) FROM instances i WHERE i.centre_id = c.id) "
+                                  "FROM centres c ORDER BY c.name")) {
+      centres.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
+                         row[2].as<std::string>(), row[3].as<std::int64_t>(),
+                         row[4].as<std::int64_t>()});
     }
     return centres;
   });
@@ -231,95 +274,61 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Repository::Fin
       array += digests[i];  // hex only, validated by the caller
     }
     array += "}";
-    for (const auto& row : w.exec_params(
-             "SELECT i.original_digest, st.study_uid FROM instances i JOIN series se ON se.id = i.series_id "
-             "JOIN studies st ON st.id = se.study_id "
-             "WHERE i.centre_id = $1 AND i.original_digest = ANY($2::text[])",
-             centre_id, array)) {
+    for (const auto& row :
+         w.exec_params("SELECT i.original_digest, st.study_uid FROM instances i JOIN series se ON "
+                       "se.id = i.series_id "
+                       "JOIN studies st ON st.id = se.study_id "
+                       "WHERE i.centre_id = $1 AND i.original_digest = ANY($2::text[])",
+                       centre_id, array)) {
       stored.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
     }
     return stored;
   });
 }
 
-absl::StatusOr<std::optional<StoredInstance>> Repository::FindInstance(std::int64_t centre_id,
-                                                                       const std::string& original_digest) {
-  return impl_->Transact([&](pqxx::work& w) -> std::optional<StoredInstance> {
-    pqxx::result r = w.exec_params(
-        "SELECT st.study_uid, se.series_uid, i.sop_instance_uid, i.blob_sha256 FROM instances i "
-        "JOIN series se ON se.id = i.series_id JOIN studies st ON st.id = se.study_id "
-        "WHERE i.centre_id = $1 AND i.original_digest = $2",
-        centre_id, original_digest);
-    if (r.empty()) return std::nullopt;
-    return StoredInstance{RecordResult::kAlreadyStored, r[0][0].as<std::string>(), r[0][1].as<std::string>(),
-                          r[0][2].as<std::string>(), r[0][3].as<std::string>()};
-  });
+absl::StatusOr<std::optional<StoredInstance>> Repository::FindInstance(
+    std::int64_t centre_id, const std::string& original_digest) {
+  return impl_->Transact<pqxx::nontransaction>(
+      [&](pqxx::nontransaction& w) -> std::optional<StoredInstance> {
+        pqxx::result r = w.exec_prepared("find_instance", centre_id, original_digest);
+        if (r.empty()) return std::nullopt;
+        return StoredInstance{RecordResult::kAlreadyStored, r[0][0].as<std::string>(),
+                              r[0][1].as<std::string>(), r[0][2].as<std::string>(),
+                              r[0][3].as<std::string>()};
+      });
 }
 
+// The common case, a new instance, is one statement committed on its own (one round trip). Only
+// when it wrote nothing do more statements follow: the comparison and the receipt of the outcome.
 absl::StatusOr<StoredInstance> Repository::RecordInstance(const InstanceRecord& rec) {
-  return impl_->Transact([&](pqxx::work& w) {
+  return impl_->Transact<pqxx::nontransaction>([&](pqxx::nontransaction& w) {
     StoredInstance out{RecordResult::kStored, rec.study_uid, rec.series_uid, rec.sop_instance_uid,
                        rec.blob_sha256};
-    auto compare_with_existing = [&] {
-      pqxx::result existing = w.exec_params(
-          "SELECT centre_id, original_digest, blob_sha256 FROM instances WHERE sop_instance_uid = $1 "
-          "OR (centre_id = $2 AND original_digest = $3)",
-          rec.sop_instance_uid, rec.centre_id, rec.original_digest);
-      if (existing.empty()) return false;
-      bool same = existing[0][0].as<std::int64_t>() == rec.centre_id &&
-                  existing[0][1].as<std::string>() == rec.original_digest;
-      out.result = same ? RecordResult::kAlreadyStored : RecordResult::kConflict;
-      out.blob_sha256 = existing[0][2].as<std::string>();
-      return true;
-    };
-    std::int64_t instance_id = 0;
-    if (!compare_with_existing()) {
-      std::int64_t patient = w.exec_params(
-          "INSERT INTO patients (centre_id, pseudonym) VALUES ($1, $2) ON CONFLICT (centre_id, pseudonym) "
-          "DO UPDATE SET pseudonym = EXCLUDED.pseudonym RETURNING id",
-          rec.centre_id, rec.patient_pseudonym)[0][0].as<std::int64_t>();
-      std::int64_t study = w.exec_params(
-          "INSERT INTO studies (patient_id, study_uid) VALUES ($1, $2) ON CONFLICT (study_uid) "
-          "DO UPDATE SET last_received_at = now() RETURNING id",
-          patient, rec.study_uid)[0][0].as<std::int64_t>();
-      std::int64_t series = w.exec_params(
-          "INSERT INTO series (study_id, series_uid, modality) VALUES ($1, $2, $3) ON CONFLICT (series_uid) "
-          "DO UPDATE SET modality = EXCLUDED.modality RETURNING id",
-          study, rec.series_uid, rec.modality)[0][0].as<std::int64_t>();
-      w.exec_params("INSERT INTO blobs (sha256, size) VALUES ($1, $2) ON CONFLICT DO NOTHING", rec.blob_sha256,
-                    rec.blob_size);
-      std::int64_t method = w.exec_params(
-          "INSERT INTO deid_methods (profile_edition, options, software_version) VALUES ($1, $2, $3) "
-          "ON CONFLICT (profile_edition, options, software_version) DO UPDATE SET options = EXCLUDED.options "
-          "RETURNING id",
-          rec.profile_edition, rec.options, rec.software_version)[0][0].as<std::int64_t>();
-      // A concurrent upload of the same instance may win the race: then compare with its row.
-      pqxx::result inserted = w.exec_params(
-          "INSERT INTO instances (series_id, centre_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, "
-          "blob_sha256, original_digest, upload_id, deid_method_id, date_shift_days) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING id",
-          series, rec.centre_id, rec.sop_instance_uid, rec.sop_class_uid, rec.transfer_syntax_uid,
-          rec.blob_sha256, rec.original_digest, rec.upload_id, method, rec.date_shift_days);
-      if (!inserted.empty()) {
-        instance_id = inserted[0][0].as<std::int64_t>();
-      } else if (!compare_with_existing()) {
-        throw pqxx::transaction_rollback("instance vanished during insert");  // retried by the caller
-      }
-    }
-    std::string detail = out.result == RecordResult::kConflict
-                             ? "an instance with this SOP Instance UID and different content is stored"
-                             : "";
-    if (instance_id != 0) {
-      w.exec_params(
-          "INSERT INTO receipts (upload_id, original_digest, outcome, instance_id) VALUES ($1, $2, $3, $4)",
-          rec.upload_id, rec.original_digest, OutcomeName(out.result), instance_id);
-    } else {
-      w.exec_params(
-          "INSERT INTO receipts (upload_id, original_digest, outcome, reason_code, detail) "
-          "VALUES ($1, $2, $3, $4, $5)",
-          rec.upload_id, rec.original_digest, OutcomeName(out.result),
-          out.result == RecordResult::kConflict ? "CONFLICT" : "", detail);
-    }
+    pqxx::result inserted = w.exec_prepared(
+        "record_instance", rec.centre_id, rec.patient_pseudonym, rec.study_uid, rec.series_uid,
+        rec.modality, rec.blob_sha256, rec.blob_size, rec.profile_edition, rec.options,
+        rec.software_version, rec.sop_instance_uid, rec.sop_class_uid, rec.transfer_syntax_uid,
+        rec.original_digest, rec.upload_id, rec.date_shift_days);
+    if (!inserted.empty()) return out;
+    // An instance with this SOP Instance UID or these original bytes exists, or a concurrent upload
+    // of the same instance won the race: compare with the stored row.
+    pqxx::result existing = w.exec_params(
+        "SELECT centre_id, original_digest, blob_sha256 FROM instances WHERE sop_instance_uid = $1 "
+        "OR (centre_id = $2 AND original_digest = $3)",
+        rec.sop_instance_uid, rec.centre_id, rec.original_digest);
+    if (existing.empty())
+      throw pqxx::transaction_rollback("instance vanished during insert");  // client retries
+    bool same = existing[0][0].as<std::int64_t>() == rec.centre_id &&
+                existing[0][1].as<std::string>() == rec.original_digest;
+    out.result = same ? RecordResult::kAlreadyStored : RecordResult::kConflict;
+    out.blob_sha256 = existing[0][2].as<std::string>();
+    std::string detail =
+        same ? "" : "an instance with this SOP Instance UID and different content is stored";
+    w.exec_params(
+        "INSERT INTO receipts (upload_id, original_digest, outcome, reason_code, detail) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        rec.upload_id, rec.original_digest, OutcomeName(out.result), same ? "" : "CONFLICT",
+        detail);
     return out;
   });
 }
@@ -344,7 +353,8 @@ absl::StatusOr<StudyCompletion> Repository::CompleteStudy(const Principal& princ
   auto result = impl_->Transact([&](pqxx::work& w) -> std::optional<StudyCompletion> {
     pqxx::result r = w.exec_params(
         "UPDATE studies s SET completed_at = now(), expected_instance_count = NULLIF($3, 0) "
-        "FROM patients p WHERE p.id = s.patient_id AND s.study_uid = $1 AND ($2 = 0 OR p.centre_id = $2) "
+        "FROM patients p WHERE p.id = s.patient_id AND s.study_uid = $1 AND ($2 = 0 OR p.centre_id "
+        "= $2) "
         "RETURNING (SELECT count(*) FROM instances i JOIN series se ON se.id = i.series_id "
         "WHERE se.study_id = s.id)",
         study_uid, principal.centre_id, expected_instance_count);
@@ -365,7 +375,8 @@ namespace {
 constexpr const char* kStudySelect =
     "SELECT s.id, c.name, p.pseudonym, s.study_uid, "
     "(SELECT count(*) FROM series se WHERE se.study_id = s.id), "
-    "(SELECT count(*) FROM instances i JOIN series se ON se.id = i.series_id WHERE se.study_id = s.id), "
+    "(SELECT count(*) FROM instances i JOIN series se ON se.id = i.series_id WHERE se.study_id = "
+    "s.id), "
     "(SELECT coalesce(sum(b.size), 0) FROM instances i JOIN series se ON se.id = i.series_id "
     " JOIN blobs b ON b.sha256 = i.blob_sha256 WHERE se.study_id = s.id), "
     "to_char(s.first_received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
@@ -391,13 +402,15 @@ StudySummary StudyFromRow(const pqxx::row& row) {
 }  // namespace
 
 absl::StatusOr<std::vector<StudySummary>> Repository::ListStudies(const Principal& principal,
-                                                                  const std::string& centre, int limit) {
+                                                                  const std::string& centre,
+                                                                  int limit) {
   return impl_->Transact([&](pqxx::work& w) {
     std::vector<StudySummary> studies;
-    for (const auto& row : w.exec_params(std::string(kStudySelect) +
-                                             "WHERE ($1 = 0 OR p.centre_id = $1) AND ($2 = '' OR c.name = $2) "
-                                             "ORDER BY s.first_received_at DESC, s.id DESC LIMIT $3",
-                                         principal.centre_id, centre, limit)) {
+    for (const auto& row :
+         w.exec_params(std::string(kStudySelect) +
+                           "WHERE ($1 = 0 OR p.centre_id = $1) AND ($2 = '' OR c.name = $2) "
+                           "ORDER BY s.first_received_at DESC, s.id DESC LIMIT $3",
+                       principal.centre_id, centre, limit)) {
       studies.push_back(StudyFromRow(row));
     }
     return studies;
@@ -408,17 +421,19 @@ absl::StatusOr<std::pair<StudySummary, std::vector<SeriesSummary>>> Repository::
     const Principal& principal, std::int64_t id) {
   using Result = std::optional<std::pair<StudySummary, std::vector<SeriesSummary>>>;
   auto result = impl_->Transact([&](pqxx::work& w) -> Result {
-    pqxx::result r = w.exec_params(std::string(kStudySelect) + "WHERE s.id = $1 AND ($2 = 0 OR p.centre_id = $2)",
-                                   id, principal.centre_id);
+    pqxx::result r = w.exec_params(
+        std::string(kStudySelect) + "WHERE s.id = $1 AND ($2 = 0 OR p.centre_id = $2)", id,
+        principal.centre_id);
     if (r.empty()) return std::nullopt;
     std::pair<StudySummary, std::vector<SeriesSummary>> out{StudyFromRow(r[0]), {}};
-    for (const auto& row : w.exec_params(
-             "SELECT se.series_uid, se.modality, count(i.id), coalesce(sum(b.size), 0) FROM series se "
-             "LEFT JOIN instances i ON i.series_id = se.id LEFT JOIN blobs b ON b.sha256 = i.blob_sha256 "
-             "WHERE se.study_id = $1 GROUP BY se.id ORDER BY se.id",
-             id)) {
-      out.second.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::int64_t>(),
-                            row[3].as<std::int64_t>()});
+    for (const auto& row : w.exec_params("SELECT se.series_uid, se.modality, count(i.id), "
+                                         "coalesce(sum(b.size), 0) FROM series se "
+                                         "LEFT JOIN instances i ON i.series_id = se.id LEFT JOIN "
+                                         "blobs b ON b.sha256 = i.blob_sha256 "
+                                         "WHERE se.study_id = $1 GROUP BY se.id ORDER BY se.id",
+                                         id)) {
+      out.second.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                            row[2].as<std::int64_t>(), row[3].as<std::int64_t>()});
     }
     return out;
   });

@@ -4,12 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <unordered_set>
 
 #include "common/hash.h"
 
@@ -35,6 +38,48 @@ absl::Status ErrnoStatus(const std::string& what) {
 
 }  // namespace
 
+// A blob is acknowledged only once the folder entries leading to it are durable too. A fan-out
+// folder is used once its parent has been fsynced after its creation, in this process (a folder
+// found on disk may come from a run that crashed before syncing it). One lock per top-level folder.
+struct BlobStore::Folders {
+  std::array<std::mutex, 256> creating;
+  std::mutex mutex;
+  std::unordered_set<std::string> durable;  // "ab" and "ab/cd"
+
+  bool IsDurable(const std::string& key) {
+    std::lock_guard lock(mutex);
+    return durable.count(key) > 0;
+  }
+  void SetDurable(const std::string& key) {
+    std::lock_guard lock(mutex);
+    durable.insert(key);
+  }
+};
+
+BlobStore::BlobStore(std::string root)
+    : root_(std::move(root)), folders_(std::make_shared<Folders>()) {}
+
+absl::Status BlobStore::EnsureFolders(const std::string& sha256) const {
+  std::string top = sha256.substr(0, 2);
+  std::string leaf = top + "/" + sha256.substr(2, 2);
+  if (folders_->IsDurable(leaf)) return absl::OkStatus();
+  std::lock_guard lock(folders_->creating[std::stoi(top, nullptr, 16)]);
+  if (folders_->IsDurable(leaf)) return absl::OkStatus();
+  fs::path sha_root = fs::path(root_) / "sha256";
+  std::error_code error;
+  if (!folders_->IsDurable(top)) {
+    fs::create_directory(sha_root / top, error);
+    if (error) return absl::InternalError("cannot create " + top + ": " + error.message());
+    TRIB_RETURN_IF_ERROR(SyncDirectory(sha_root));
+    folders_->SetDurable(top);
+  }
+  fs::create_directory(sha_root / leaf, error);
+  if (error) return absl::InternalError("cannot create " + leaf + ": " + error.message());
+  TRIB_RETURN_IF_ERROR(SyncDirectory(sha_root / top));
+  folders_->SetDurable(leaf);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BlobStore> BlobStore::Open(const std::string& root) {
   std::error_code error;
   fs::create_directories(fs::path(root) / "tmp", error);
@@ -58,6 +103,9 @@ absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
   struct stat info {};
   if (::stat(final_path.c_str(), &info) == 0 &&
       static_cast<std::size_t>(info.st_size) == bytes.size()) {
+    // Written before, or by a concurrent Put that may not have synced its folders yet.
+    TRIB_RETURN_IF_ERROR(EnsureFolders(stored.sha256));
+    TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path()));
     stored.existed = true;
     return stored;
   }
@@ -85,16 +133,9 @@ absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
     return status;
   }
   ::close(fd);
-  std::error_code error;
-  bool created = fs::create_directories(final_path.parent_path(), error);
-  if (error) {
+  if (absl::Status folders = EnsureFolders(stored.sha256); !folders.ok()) {
     ::unlink(temp.c_str());
-    return absl::InternalError("cannot create " + final_path.parent_path().string() + ": " +
-                               error.message());
-  }
-  if (created) {  // the new fan-out folders must survive a crash too
-    TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path().parent_path()));
-    TRIB_RETURN_IF_ERROR(SyncDirectory(final_path.parent_path().parent_path().parent_path()));
+    return folders;
   }
   if (::rename(temp.c_str(), final_path.c_str()) != 0) {
     absl::Status status = ErrnoStatus("rename into " + final_path.string());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -22,8 +23,12 @@ class BlobStore {
   absl::StatusOr<std::string> Read(const std::string& sha256) const;
 
  private:
-  explicit BlobStore(std::string root) : root_(std::move(root)) {}
+  struct Folders;
+  explicit BlobStore(std::string root);
+  absl::Status EnsureFolders(const std::string& sha256) const;
+
   std::string root_;
+  std::shared_ptr<Folders> folders_;  // fan-out folders known to be durable, shared by copies
 };
 
 }  // namespace tributary::services

@@ -53,14 +53,16 @@ v1::RejectReason ToProto(RejectReason reason) {
 }  // namespace
 
 // One upload stream. Reads run ahead of the work (pipelining) within a budget of files and bytes in
-// flight, so memory is bounded by the budget, not by the study. Outcomes are written as files finish.
+// flight, so memory is bounded by the budget, not by the study. Outcomes are written as files
+// finish.
 class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse> {
  public:
   UploadReactor(IngestService& service, grpc::CallbackServerContext* context) : service_(service) {
     service_.pool_.Submit([this, context] {
       auto principal = service_.authenticator_.Authenticate(*context);
       if (principal.ok() && principal->role != provenance::Role::kUploader) {
-        principal = absl::PermissionDeniedError("uploads need a centre's upload token, not the operator token");
+        principal = absl::PermissionDeniedError(
+            "uploads need a centre's upload token, not the operator token");
       }
       std::lock_guard lock(mutex_);
       if (!principal.ok()) {
@@ -139,7 +141,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
           return absl::InvalidArgumentError("UploadStart must be the first message");
         }
         request_id_ = request_.start().request_id();
-        if (request_id_.size() > 200) return absl::InvalidArgumentError("request_id longer than 200 characters");
+        if (request_id_.size() > 200)
+          return absl::InvalidArgumentError("request_id longer than 200 characters");
         return absl::OkStatus();
       case v1::UploadRequest::kHeader: {
         RejectIncompleteLocked();
@@ -153,7 +156,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
           current_ = std::make_unique<PendingFile>();
           current_->header = header;
           current_->early_reject = RejectReason::kTooLarge;
-          current_->detail = "file of " + std::to_string(header.size()) + " bytes exceeds the limit of " +
+          current_->detail = "file of " + std::to_string(header.size()) +
+                             " bytes exceeds the limit of " +
                              std::to_string(service_.limits_.max_file_bytes);
           DispatchLocked();
           skip_bytes_ = header.size();
@@ -161,14 +165,14 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
         }
         current_ = std::make_unique<PendingFile>();
         current_->header = header;
-        current_->bytes.reserve(header.size());
         if (header.size() == 0) DispatchLocked();
         return absl::OkStatus();
       }
       case v1::UploadRequest::kChunk: {
         const std::string& chunk = request_.chunk();
         if (skip_bytes_ > 0) {
-          if (chunk.size() > skip_bytes_) return absl::InvalidArgumentError("more bytes than the header declared");
+          if (chunk.size() > skip_bytes_)
+            return absl::InvalidArgumentError("more bytes than the header declared");
           skip_bytes_ -= chunk.size();
           return absl::OkStatus();
         }
@@ -177,7 +181,12 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
           return absl::InvalidArgumentError("file " + current_->header.file_id() +
                                             ": more bytes than the header declared");
         }
-        current_->bytes.append(chunk);
+        if (current_->bytes.empty() && chunk.size() == current_->header.size()) {
+          current_->bytes.swap(*request_.mutable_chunk());  // a whole file in one chunk: no copy
+        } else {
+          if (current_->bytes.empty()) current_->bytes.reserve(current_->header.size());
+          current_->bytes.append(chunk);
+        }
         if (current_->bytes.size() == current_->header.size()) DispatchLocked();
         return absl::OkStatus();
       }
@@ -197,7 +206,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       --files_in_flight_;
       bytes_in_flight_ -= file->bytes.size();
       if (!outcome.ok()) {
-        spdlog::warn("upload {}: file not stored, stream failed: {}", upload_id_, outcome.status().ToString());
+        spdlog::warn("upload {}: file not stored, stream failed: {}", upload_id_,
+                     outcome.status().ToString());
         FailLocked(outcome.status());
         return;
       }
@@ -226,13 +236,15 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     {
       std::lock_guard lock(upload_mutex_);
       if (upload_id_ == 0) {
-        std::string request_id = request_id_.empty() ? "server-" + NewToken().substr(4, 32) : request_id_;
+        std::string request_id =
+            request_id_.empty() ? "server-" + NewToken().substr(4, 32) : request_id_;
         TRIB_ASSIGN_OR_RETURN(upload_id_, service_.repository_.StartUpload(principal_, request_id));
       }
       upload_id = upload_id_;
     }
     if (file.early_reject != RejectReason::kNone) {
-      return service_.pipeline_.Reject(upload_id, file.header.sha256(), file.early_reject, file.detail);
+      return service_.pipeline_.Reject(upload_id, file.header.sha256(), file.early_reject,
+                                       file.detail);
     }
     return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(), file.bytes);
   }
@@ -311,14 +323,15 @@ grpc::ServerUnaryReactor* IngestService::FindStored(grpc::CallbackServerContext*
     auto principal = authenticator_.Authenticate(*context);
     if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
     if (request->sha256_size() > 10000) {
-      return reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 10000 digests a call"));
+      return reactor->Finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 10000 digests a call"));
     }
     std::map<std::string, std::string> by_keyed;
     std::vector<std::string> keyed;
     for (const std::string& digest : request->sha256()) {
       if (!IngestPipeline::IsSha256Hex(digest)) {
-        return reactor->Finish(
-            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a lower-case SHA-256 hex digest: " + digest));
+        return reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                            "not a lower-case SHA-256 hex digest: " + digest));
       }
       keyed.push_back(pipeline_.KeyedDigest(digest));
       by_keyed[keyed.back()] = digest;
@@ -343,12 +356,14 @@ grpc::ServerUnaryReactor* IngestService::CompleteStudy(grpc::CallbackServerConte
     auto principal = authenticator_.Authenticate(*context);
     if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
     if (request->study_instance_uid().empty()) {
-      return reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "study_instance_uid is required"));
+      return reactor->Finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "study_instance_uid is required"));
     }
     auto completion = repository_.CompleteStudy(*principal, request->study_instance_uid(),
                                                 request->expected_instance_count());
     if (!completion.ok()) return reactor->Finish(ToGrpcStatus(completion.status()));
-    response->set_stored_instance_count(static_cast<std::uint32_t>(completion->stored_instance_count));
+    response->set_stored_instance_count(
+        static_cast<std::uint32_t>(completion->stored_instance_count));
     response->set_complete(completion->complete);
     reactor->Finish(grpc::Status::OK);
   });

@@ -8,9 +8,9 @@
 namespace tributary::services {
 
 struct IngestLimits {
-  std::uint64_t max_file_bytes = std::uint64_t{2} << 30;   // larger files are REJECTED TOO_LARGE
-  std::uint64_t max_buffered_bytes = 32u << 20;            // per stream, before reading pauses
-  unsigned max_files_in_flight = 8;                        // per stream
+  std::uint64_t max_file_bytes = std::uint64_t{2} << 30;  // larger files are REJECTED TOO_LARGE
+  std::uint64_t max_buffered_bytes = 32u << 20;           // per stream, before reading pauses
+  unsigned max_files_in_flight = 16;                      // per stream
 };
 
 // tributary.v1.Ingest over the callback API: validation and conversion here, the work in
@@ -19,11 +19,16 @@ class IngestService final : public v1::Ingest::CallbackService {
  public:
   IngestService(const IngestPipeline& pipeline, Authenticator& authenticator,
                 provenance::Repository& repository, WorkerPool& pool, IngestLimits limits)
-      : pipeline_(pipeline), authenticator_(authenticator), repository_(repository), pool_(pool), limits_(limits) {}
+      : pipeline_(pipeline),
+        authenticator_(authenticator),
+        repository_(repository),
+        pool_(pool),
+        limits_(limits) {}
 
   grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>* Upload(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* FindStored(grpc::CallbackServerContext* context, const v1::FindStoredRequest* request,
+  grpc::ServerUnaryReactor* FindStored(grpc::CallbackServerContext* context,
+                                       const v1::FindStoredRequest* request,
                                        v1::FindStoredResponse* response) override;
   grpc::ServerUnaryReactor* CompleteStudy(grpc::CallbackServerContext* context,
                                           const v1::CompleteStudyRequest* request,

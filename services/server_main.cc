@@ -1,10 +1,11 @@
 // tributary-server: the ingest service. See docs/SERVER.md.
+#include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "common/hash.h"
+#include "common/private_file.h"
 #include "common/secret_key.h"
 #include "common/version.h"
 #include "dicom/deidentifier.h"
@@ -49,7 +51,8 @@ absl::StatusOr<SecretKey> LoadOrCreateKey(const ServerOptions& options) {
   if (fs::exists(path)) return SecretKey::FromFile(path.string());
   SecretKey key = SecretKey::Generate();
   TRIB_RETURN_IF_ERROR(key.WriteNewFile(path.string()));
-  spdlog::warn("created a new de-identification key at {}: back it up, pseudonyms depend on it", path.string());
+  spdlog::warn("created a new de-identification key at {}: back it up, pseudonyms depend on it",
+               path.string());
   return key;
 }
 
@@ -62,30 +65,13 @@ absl::StatusOr<std::string> OperatorToken(const fs::path& path) {
     return token;
   }
   std::string token = NewToken();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::PermissionDeniedError("cannot create " + path.string());
-  std::string line = token + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return absl::InternalError("cannot write " + path.string());
+  TRIB_RETURN_IF_ERROR(WriteNewPrivateFile(path.string(), token + "\n"));
   return token;
 }
 
 absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
-  dicom::DeidPolicy policy;
-  if (options.profile == "research") {
-    policy = dicom::DeidPolicy::ResearchDefault();
-  } else if (options.profile != "basic") {
-    return absl::InvalidArgumentError("unknown profile '" + options.profile + "' (basic, research)");
-  }
-  for (const std::string& name : options.options) {
-    auto option = dicom::ParseProfileOption(name);
-    if (!option) return absl::InvalidArgumentError("unknown option '" + name + "'");
-    if (*option == dicom::ProfileOption::kRetainLongitudinalFullDates) {
-      policy.options.erase(dicom::ProfileOption::kRetainLongitudinalModifiedDates);
-    }
-    policy.options.insert(*option);
-  }
+  TRIB_ASSIGN_OR_RETURN(dicom::DeidPolicy policy,
+                        dicom::DeidPolicy::FromNames(options.profile, options.options));
   policy.allow_burned_in_annotation = options.allow_burned_in;
   return policy;
 }
@@ -126,7 +112,10 @@ int Serve(const ServerOptions& options) {
     cluster = std::move(*started);
     url = cluster->url();
   }
-  unsigned workers = options.workers != 0 ? options.workers : std::max(2u, std::thread::hardware_concurrency());
+  // Ingest work mostly waits on fsync and on commits, so there are more workers than cores; with
+  // many files in flight the disk and PostgreSQL group their flushes.
+  unsigned workers = options.workers != 0 ? options.workers
+                                          : std::max(16u, 4 * std::thread::hardware_concurrency());
   auto repository = provenance::Repository::Connect(url, static_cast<int>(workers) + 4);
   if (!repository.ok()) return fail(repository.status());
   auto version = (*repository)->Migrate();
@@ -135,7 +124,8 @@ int Serve(const ServerOptions& options) {
 
   auto token = OperatorToken(fs::path(options.data_dir) / "operator.token");
   if (!token.ok()) return fail(token.status());
-  if (absl::Status added = (*repository)->AddOperatorToken(TokenDigest(*token)); !added.ok()) return fail(added);
+  if (absl::Status added = (*repository)->AddOperatorToken(TokenDigest(*token)); !added.ok())
+    return fail(added);
 
   auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
   if (!blobs.ok()) return fail(blobs.status());
@@ -143,8 +133,9 @@ int Serve(const ServerOptions& options) {
   Digest digest_key = HmacSha256(key->bytes(), "tributary original-file digests");
   auto deidentifier = dicom::Deidentifier::Create(std::move(*key), *policy);
   if (!deidentifier.ok()) return fail(deidentifier.status());
-  IngestPipeline pipeline(*deidentifier, *blobs, **repository,
-                          std::string(reinterpret_cast<const char*>(digest_key.data()), digest_key.size()));
+  IngestPipeline pipeline(
+      *deidentifier, *blobs, **repository,
+      std::string(reinterpret_cast<const char*>(digest_key.data()), digest_key.size()));
 
   WorkerPool pool(workers);
   Authenticator authenticator(**repository);
@@ -167,8 +158,8 @@ int Serve(const ServerOptions& options) {
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("tributary-server {} listening on {} (port {}), data in {}, {} workers", kVersion, options.listen,
-               port, options.data_dir, workers);
+  spdlog::info("tributary-server {} listening on {} (port {}), data in {}, {} workers", kVersion,
+               options.listen, port, options.data_dir, workers);
   spdlog::info("operator token in {}", (fs::path(options.data_dir) / "operator.token").string());
 
   int signal = 0;
@@ -186,26 +177,40 @@ int Serve(const ServerOptions& options) {
 int main(int argc, char** argv) {
   using tributary::services::ServerOptions;
   ServerOptions options;
-  CLI::App app{"tributary-server: receives DICOM over gRPC, de-identifies it in memory, stores it with provenance"};
+  CLI::App app{
+      "tributary-server: receives DICOM over gRPC, de-identifies it in memory, stores it with "
+      "provenance"};
   app.set_version_flag("--version", std::string("tributary-server ") + tributary::kVersion);
-  app.add_option("--data-dir", options.data_dir, "Data directory: blobs/, postgres/ (embedded cluster), keys, tokens")
+  app.add_option("--data-dir", options.data_dir,
+                 "Data directory: blobs/, postgres/ (embedded cluster), keys, tokens")
       ->required();
   app.add_option("--listen", options.listen, "gRPC address to listen on")->capture_default_str();
-  app.add_option("--database-url", options.database_url,
-                 "PostgreSQL URL (libpq); without it an embedded cluster runs under DATA_DIR/postgres");
+  app.add_option(
+      "--database-url", options.database_url,
+      "PostgreSQL URL (libpq); without it an embedded cluster runs under DATA_DIR/postgres");
   app.add_option("--key-file", options.key_file,
-                 "De-identification key (default: $TRIBUTARY_DEID_KEY, else DATA_DIR/deid.key, created if absent)");
-  app.add_option("--profile", options.profile, "De-identification profile: research or basic")->capture_default_str();
-  app.add_option("--option", options.options, "Add a de-identification profile option (see docs/DEIDENTIFICATION.md)");
+                 "De-identification key (default: $TRIBUTARY_DEID_KEY, else DATA_DIR/deid.key, "
+                 "created if absent)");
+  app.add_option("--profile", options.profile, "De-identification profile: research or basic")
+      ->capture_default_str();
+  app.add_option("--option", options.options,
+                 "Add a de-identification profile option (see docs/DEIDENTIFICATION.md)");
   app.add_flag("--allow-burned-in-annotation", options.allow_burned_in,
                "Accept BurnedInAnnotation=YES (only where pixels are known to be clean)");
-  app.add_option("--workers", options.workers, "Worker threads (default: one per core, at least 2)");
-  app.add_option("--max-file-mb", options.max_file_mb, "Largest accepted file in MiB")->capture_default_str();
+  app.add_option("--workers", options.workers,
+                 "Worker threads (default: four per core, at least 16)");
+  app.add_option("--max-file-mb", options.max_file_mb, "Largest accepted file in MiB")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // Every file passes through a few buffers of its size. Keep them on the heap rather than in fresh
+  // mmap()s that are faulted in page by page and unmapped again, file after file; memory stays
+  // bounded by the files in flight.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   return tributary::services::Serve(options);
 }
