@@ -270,6 +270,7 @@ def main():
     bin_dir = os.path.abspath(args.bin_dir)
     only = set(args.only.split(","))
 
+    load_at_start = open("/proc/loadavg").read().split()[0]
     root = tempfile.mkdtemp(prefix="tributary-ingest-bench-", dir=args.work_dir or "/var/tmp")
     os.chmod(root, 0o711)
     try:
@@ -320,7 +321,8 @@ def main():
 
         print(f"Ingest throughput: {len(paths)} distinct CT instances, {total_bytes / len(paths) / 1024:.1f} KiB "
               f"each, {total_bytes / 1e6:.0f} MB; median of {args.rounds} round(s)")
-        print(f"  machine: {os.cpu_count()} CPUs, load average {open('/proc/loadavg').read().split()[0]} at end; "
+        print(f"  machine: {os.cpu_count()} CPUs, load average {load_at_start} at start, "
+              f"{open('/proc/loadavg').read().split()[0]} at end; "
               f"scratch {root}")
         print()
         print(f"  {'':48} {'inst/s':>8} {'MB/s':>8} {'min-max inst/s':>15} {'peak RSS MB':>12}")
