@@ -171,7 +171,7 @@ void StreamLoop(const Options& options, Work& work, int index) {
     v1::UploadRequest start;
     start.mutable_start()->set_request_id(options.request_id + "-" + std::to_string(index));
     if (!stream->Write(start)) broken = true;
-    std::string buffer(kChunkBytes, '\0');
+    v1::UploadRequest chunk;  // reused: files are read straight into its buffer, allocated once
     while (!broken) {
       {
         std::unique_lock lock(mutex);
@@ -199,11 +199,11 @@ void StreamLoop(const Options& options, Work& work, int index) {
       std::uint64_t sent = 0;
       while (sent < file.size) {
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, file.size - sent));
-        in.read(buffer.data(), static_cast<std::streamsize>(n));
+        std::string& bytes = *chunk.mutable_chunk();
+        bytes.resize(n);
+        in.read(bytes.data(), static_cast<std::streamsize>(n));
         // A file that shrank since it was hashed is padded; the server then answers DIGEST_MISMATCH.
-        if (static_cast<std::size_t>(in.gcount()) < n) std::fill(buffer.begin() + in.gcount(), buffer.begin() + n, '\0');
-        v1::UploadRequest chunk;
-        chunk.set_chunk(buffer.data(), n);
+        if (static_cast<std::size_t>(in.gcount()) < n) std::fill(bytes.begin() + in.gcount(), bytes.end(), '\0');
         if (!stream->Write(chunk)) {
           broken = true;
           break;
