@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "cli/input_files.h"
+#include "dicom/deidentifier.h"
 #include "dicom/series_reader.h"
 #include "normalize/nifti_io.h"
 #include "normalize/sidecar.h"
@@ -42,51 +44,14 @@ struct SkippedFile {
   std::string reason;
 };
 
-// Expands folders recursively (sorted, so runs are reproducible); skips anything under `out`.
-std::vector<fs::path> ExpandInputs(const std::vector<std::string>& inputs, const fs::path& out,
-                                   std::vector<SkippedFile>& missing) {
-  std::vector<fs::path> files;
-  fs::path out_abs = fs::weakly_canonical(out);
-  auto under_out = [&](const fs::path& p) {
-    auto rel = fs::weakly_canonical(p).lexically_relative(out_abs);
-    return !rel.empty() && *rel.begin() != "..";
-  };
-  for (const std::string& input : inputs) {
-    std::error_code error;
-    if (fs::is_directory(input, error)) {
-      std::vector<fs::path> found;
-      for (auto it = fs::recursive_directory_iterator(
-               input, fs::directory_options::skip_permission_denied, error);
-           it != fs::recursive_directory_iterator(); it.increment(error)) {
-        if (error) break;
-        if (it->is_directory() && under_out(it->path())) {
-          it.disable_recursion_pending();
-          continue;
-        }
-        if (it->is_regular_file()) found.push_back(it->path());
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (fs::is_regular_file(input, error)) {
-      files.emplace_back(input);
-    } else {
-      missing.push_back({input, "no such file or directory"});
-    }
-  }
-  return files;
-}
-
-bool LooksLikeDicom(const fs::path& path) {
+// What the first bytes of a file say it is (dicom::ProbeDicom); reading 4 KiB covers the meta
+// header.
+dicom::DicomKind Probe(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  char head[132] = {0};
-  in.read(head, sizeof(head));
-  std::streamsize got = in.gcount();
-  if (got == 132 && std::string_view(head + 128, 4) == "DICM") return true;
-  if (got < 8) return false;
-  auto byte = [&](int i) { return static_cast<unsigned char>(head[i]); };
-  unsigned little = byte(0) | (byte(1) << 8);
-  unsigned big = (byte(0) << 8) | byte(1);
-  return little == 0x0002 || little == 0x0008 || big == 0x0008;
+  std::string head(4096, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  return dicom::ProbeDicom(head);
 }
 
 absl::Status WriteText(const fs::path& path, const std::string& text) {
@@ -129,17 +94,25 @@ int Run(const Options& options) {
     return 2;
   }
   bool progress = !options.json && !options.quiet && ::isatty(STDERR_FILENO);
+  std::vector<MissingInput> missing;
+  std::vector<fs::path> files = ListInputFiles(options.inputs, options.out, missing);
   std::vector<SkippedFile> skipped;
-  std::vector<fs::path> files = ExpandInputs(options.inputs, options.out, skipped);
+  for (const MissingInput& m : missing) skipped.push_back({m.path, m.reason});
   std::size_t missing_inputs = skipped.size();
 
   dicom::SeriesReader reader;
   std::vector<std::string> candidates;
   for (const fs::path& file : files) {
-    if (LooksLikeDicom(file)) {
-      candidates.push_back(file.string());
-    } else {
-      skipped.push_back({file.string(), "not DICOM"});
+    switch (Probe(file)) {
+      case dicom::DicomKind::kInstance:
+        candidates.push_back(file.string());
+        break;
+      case dicom::DicomKind::kDicomDir:
+        skipped.push_back({file.string(), "DICOMDIR (media directory, not an image)"});
+        break;
+      case dicom::DicomKind::kNotDicom:
+        skipped.push_back({file.string(), "not DICOM"});
+        break;
     }
   }
   unsigned threads =

@@ -3,7 +3,6 @@
 // where its headers put it.
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -13,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tests/e2e/server_process.h"
 #include "tests/unit/synthetic_dicom.h"
 #include "tests/unit/synthetic_series.h"
 
@@ -22,24 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::SliceTruth;
 
-struct ProcessRun {
-  int exit_code = -1;
-  std::string out;
-};
+using testing::Quote;
+using ProcessRun = testing::CommandResult;
 
-ProcessRun Execute(const std::string& command) {
-  ProcessRun run;
-  FILE* pipe = ::popen((command + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.out.append(buffer, n);
-  int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
-std::string Quote(const fs::path& path) { return "'" + path.string() + "'"; }
+ProcessRun Execute(const std::string& command) { return testing::Shell(command, false); }
 
 bool HaveNibabel() { return Execute("/usr/bin/python3 -c 'import nibabel'").exit_code == 0; }
 

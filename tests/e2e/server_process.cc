@@ -17,9 +17,9 @@ namespace tributary::testing {
 
 namespace fs = std::filesystem;
 
-CommandResult Shell(const std::string& command) {
+CommandResult Shell(const std::string& command, bool with_stderr) {
   CommandResult run;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  FILE* pipe = ::popen((command + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
   if (pipe == nullptr) return run;
   char buffer[4096];
   std::size_t n;

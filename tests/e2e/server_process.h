@@ -13,8 +13,9 @@ struct CommandResult {
   std::string out;
 };
 
-// Runs a shell command line, capturing standard output and error together.
-CommandResult Shell(const std::string& command);
+// Runs a shell command line, capturing standard output (and standard error with it unless
+// `with_stderr` is false, when it is discarded).
+CommandResult Shell(const std::string& command, bool with_stderr = true);
 std::string Quote(const std::filesystem::path& path);
 std::string ReadFile(const std::filesystem::path& path);
 void WriteFile(const std::filesystem::path& path, const std::string& bytes);
