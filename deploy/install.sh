@@ -25,6 +25,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev dcmtk python3-pydicom python3-numpy
   # conformance read-back and the convert benchmark's peer tool
   python3-nibabel dcm2niix
+  # the ingest benchmark's peer (bench/ingest_bench.py starts its own throwaway instance)
+  orthanc
   # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
   clang libclang-rt-14-dev
 )
