@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <deque>
 #include <mutex>
 
@@ -221,6 +222,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       proto->set_series_instance_uid(outcome->series_uid);
       proto->set_sop_instance_uid(outcome->sop_instance_uid);
       proto->set_blob_sha256(outcome->blob_sha256);
+      ++outcome_counts_[static_cast<std::size_t>(outcome->status)];
       pending_writes_.push_back(std::move(response));
       StartWriteLocked();
       if (paused_ && !failed_ && HasBudgetLocked()) {
@@ -277,14 +279,17 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
 
   void MaybeFinishLocked() {
     if (finished_ || files_in_flight_ > 0 || writing_ || !pending_writes_.empty()) return;
-    if (failed_) {
-      finished_ = true;
-      Finish(final_status_);
-      return;
-    }
-    if (!reads_done_) return;
+    if (!failed_ && !reads_done_) return;
     finished_ = true;
-    Finish(grpc::Status::OK);
+    // One line per stream for operators: counts and codes only, never names or identifiers.
+    if (files_seen_ > 0) {
+      spdlog::info(
+          "upload {} from {}: {} files: {} stored, {} already stored, {} conflict, {} rejected{}",
+          upload_id_, principal_.centre_name, files_seen_, outcome_counts_[0], outcome_counts_[1],
+          outcome_counts_[2], outcome_counts_[3],
+          failed_ ? "; stream ended: " + final_status_.error_message() : "");
+    }
+    Finish(failed_ ? final_status_ : grpc::Status::OK);
   }
 
   IngestService& service_;
@@ -299,6 +304,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
   std::unique_ptr<PendingFile> current_;
   std::uint64_t skip_bytes_ = 0;
   std::uint64_t files_seen_ = 0;
+  std::array<std::uint64_t, 4> outcome_counts_{};  // by OutcomeStatus
   unsigned files_in_flight_ = 0;
   std::uint64_t bytes_in_flight_ = 0;
   bool read_pending_ = false;
