@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,24 @@ struct Volume {
 
   std::size_t VoxelCount() const { return size[0] * size[1] * size[2] * size[3]; }
 
+  // The value of voxel `index` (in storage order: column fastest, then row, slice, volume).
+  double ValueAt(std::size_t index) const {
+    const std::byte* at = voxels.data() + index * PixelSize(pixel_type);
+    switch (pixel_type) {
+      case PixelType::kUint8:
+        return static_cast<double>(std::to_integer<std::uint8_t>(*at));
+      case PixelType::kInt16:
+        return Load<std::int16_t>(at);
+      case PixelType::kUint16:
+        return Load<std::uint16_t>(at);
+      case PixelType::kInt32:
+        return Load<std::int32_t>(at);
+      case PixelType::kFloat32:
+        return Load<float>(at);
+    }
+    return 0;
+  }
+
   std::array<double, 3> IndexToPhysical(double i, double j, double k) const {
     std::array<double, 3> index = {i * spacing[0], j * spacing[1], k * spacing[2]};
     std::array<double, 3> point = origin;
@@ -43,6 +62,14 @@ struct Volume {
       for (int c = 0; c < 3; ++c) point[r] += direction[3 * r + c] * index[c];
     }
     return point;
+  }
+
+ private:
+  template <typename T>
+  static double Load(const std::byte* at) {
+    T value;
+    std::memcpy(&value, at, sizeof(T));
+    return static_cast<double>(value);
   }
 };
 

@@ -59,34 +59,7 @@ common::Volume Oblique(common::PixelType type, std::size_t times) {
   return v;
 }
 
-double Value(const common::Volume& v, std::size_t i) {
-  const std::byte* at = v.voxels.data() + i * common::PixelSize(v.pixel_type);
-  switch (v.pixel_type) {
-    case common::PixelType::kUint8:
-      return static_cast<double>(std::to_integer<std::uint8_t>(*at));
-    case common::PixelType::kInt16: {
-      std::int16_t x;
-      std::memcpy(&x, at, 2);
-      return x;
-    }
-    case common::PixelType::kUint16: {
-      std::uint16_t x;
-      std::memcpy(&x, at, 2);
-      return x;
-    }
-    case common::PixelType::kInt32: {
-      std::int32_t x;
-      std::memcpy(&x, at, 4);
-      return x;
-    }
-    case common::PixelType::kFloat32: {
-      float x;
-      std::memcpy(&x, at, 4);
-      return x;
-    }
-  }
-  return 0;
-}
+double Value(const common::Volume& v, std::size_t i) { return v.ValueAt(i); }
 
 struct RoundTrip {
   common::PixelType type;

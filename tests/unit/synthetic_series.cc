@@ -62,33 +62,7 @@ std::unique_ptr<DcmFileFormat> MakeSeriesSlice(const SliceTruth& truth, int inde
 
 double VoxelValue(const common::Volume& v, std::size_t i, std::size_t j, std::size_t k,
                   std::size_t t) {
-  std::size_t index = ((t * v.size[2] + k) * v.size[1] + j) * v.size[0] + i;
-  const std::byte* at = v.voxels.data() + index * common::PixelSize(v.pixel_type);
-  switch (v.pixel_type) {
-    case common::PixelType::kUint8:
-      return static_cast<double>(std::to_integer<std::uint8_t>(*at));
-    case common::PixelType::kInt16: {
-      std::int16_t x;
-      std::memcpy(&x, at, 2);
-      return x;
-    }
-    case common::PixelType::kUint16: {
-      std::uint16_t x;
-      std::memcpy(&x, at, 2);
-      return x;
-    }
-    case common::PixelType::kInt32: {
-      std::int32_t x;
-      std::memcpy(&x, at, 4);
-      return x;
-    }
-    case common::PixelType::kFloat32: {
-      float x;
-      std::memcpy(&x, at, 4);
-      return x;
-    }
-  }
-  return 0;
+  return v.ValueAt(((t * v.size[2] + k) * v.size[1] + j) * v.size[0] + i);
 }
 
 std::size_t ExpectVoxelsWhereHeadersPutThem(const common::Volume& volume,
