@@ -88,10 +88,15 @@ template <typename Call>
 grpc::Status WithRetries(Call call) {
   for (int attempt = 1;; ++attempt) {
     grpc::Status status = call();
-    if (status.ok() || status.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= kMaxAttempts) {
+    if (status.ok() || status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        attempt >= kMaxAttempts) {
       return status;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(BackoffMs(attempt)));
+    int delay_ms = BackoffMs(attempt);
+    std::cerr << "tributary upload: server unavailable (" << status.error_message()
+              << "); attempt " << attempt << " of " << kMaxAttempts << ", retrying in "
+              << delay_ms / 1000.0 << " s\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   }
 }
 
