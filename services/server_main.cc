@@ -19,6 +19,7 @@
 #include "common/secret_key.h"
 #include "common/version.h"
 #include "dicom/deidentifier.h"
+#include "dicom/dictionary.h"
 #include "provenance/repository.h"
 #include "services/admin_service.h"
 #include "services/blob_store.h"
@@ -175,6 +176,7 @@ int Serve(const ServerOptions& options) {
 }  // namespace tributary::services
 
 int main(int argc, char** argv) {
+  tributary::dicom::InstallCompiledDictionary();
   using tributary::services::ServerOptions;
   ServerOptions options;
   CLI::App app{
