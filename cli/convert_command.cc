@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/input_files.h"
+#include "common/parallel.h"
 #include "dicom/deidentifier.h"
 #include "dicom/series_reader.h"
 #include "normalize/nifti_io.h"
@@ -100,10 +101,14 @@ int Run(const Options& options) {
   for (const MissingInput& m : missing) skipped.push_back({m.path, m.reason});
   std::size_t missing_inputs = skipped.size();
 
+  unsigned threads = options.jobs != 0 ? options.jobs : common::CoreCount();
+  std::vector<dicom::DicomKind> kinds(files.size());
+  common::ParallelFor(files.size(), threads, [&](std::size_t i) { kinds[i] = Probe(files[i]); });
   dicom::SeriesReader reader;
   std::vector<std::string> candidates;
-  for (const fs::path& file : files) {
-    switch (Probe(file)) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const fs::path& file = files[i];
+    switch (kinds[i]) {
       case dicom::DicomKind::kInstance:
         candidates.push_back(file.string());
         break;
@@ -115,8 +120,6 @@ int Run(const Options& options) {
         break;
     }
   }
-  unsigned threads =
-      options.jobs != 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
   std::vector<absl::Status> added = reader.AddFiles(candidates, threads, [&](std::size_t done) {
     if (progress && (done % 16 == 0 || done == candidates.size())) {
       std::cerr << "\r\033[Kreading headers [" << done << "/" << candidates.size() << "]"

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli/input_files.h"
+#include "common/parallel.h"
 #include "common/secret_key.h"
 #include "dicom/deidentifier.h"
 
@@ -211,33 +212,25 @@ int Run(const Options& options) {
 
   std::mutex mutex;
   std::map<std::string, std::string> outputs;
-  std::atomic<std::size_t> next{0};
   std::size_t done = 0;
   std::vector<FileResult> processed(files.size());
   bool progress = !options.json && !options.quiet && ::isatty(STDERR_FILENO);
-  auto worker = [&] {
-    for (std::size_t i = next++; i < files.size(); i = next++) {
-      processed[i] = ProcessOne(*deidentifier, options, files[i], mutex, outputs);
-      std::lock_guard lock(mutex);
-      ++done;
-      const FileResult& r = processed[i];
-      if (!options.json && !options.quiet) {
-        if (progress) std::cerr << "\r\033[K";
-        std::cout << OutcomeName(r.outcome) << "  " << r.input;
-        if (r.outcome == Outcome::kWritten) std::cout << " -> " << r.output;
-        if (!r.reason.empty()) std::cout << ": " << r.reason;
-        std::cout << "\n" << std::flush;
-      }
-      if (progress) std::cerr << "[" << done << "/" << files.size() << "]" << std::flush;
+  auto process = [&](std::size_t i) {
+    processed[i] = ProcessOne(*deidentifier, options, files[i], mutex, outputs);
+    std::lock_guard lock(mutex);
+    ++done;
+    const FileResult& r = processed[i];
+    if (!options.json && !options.quiet) {
+      if (progress) std::cerr << "\r\033[K";
+      std::cout << OutcomeName(r.outcome) << "  " << r.input;
+      if (r.outcome == Outcome::kWritten) std::cout << " -> " << r.output;
+      if (!r.reason.empty()) std::cout << ": " << r.reason;
+      std::cout << "\n" << std::flush;
     }
+    if (progress) std::cerr << "[" << done << "/" << files.size() << "]" << std::flush;
   };
-  unsigned jobs =
-      options.jobs != 0 ? options.jobs : std::max(1u, std::thread::hardware_concurrency());
-  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
-  std::vector<std::thread> threads;
-  for (unsigned t = 1; t < jobs; ++t) threads.emplace_back(worker);
-  worker();
-  for (std::thread& thread : threads) thread.join();
+  common::ParallelFor(files.size(), options.jobs != 0 ? options.jobs : common::CoreCount(),
+                      process);
   if (progress) std::cerr << "\r\033[K" << std::flush;
   results.insert(results.end(), processed.begin(), processed.end());
 

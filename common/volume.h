@@ -4,13 +4,41 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/metadata_value.h"
 #include "common/pixel_type.h"
 
 namespace tributary::common {
+
+// An allocator that leaves new elements uninitialized. Voxel buffers are written in full right
+// after they are sized; zero-filling them first would fault every page in on one thread before
+// the decoders (one per core) write them.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (sizeof...(Args) == 0) {
+      ::new (static_cast<void*>(p)) U;  // default-initialization: no value written
+    } else {
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+  }
+};
+
+// Voxel storage: resize() leaves the new bytes unspecified; the writer fills every one.
+using VoxelBuffer = std::vector<std::byte, UninitializedAllocator<std::byte>>;
 
 // A reconstructed image volume: voxels and their geometry in the DICOM patient frame (LPS, mm), as
 // ITK holds images. This is the only type dicom/ and normalize/ share.
@@ -25,7 +53,7 @@ struct Volume {
   std::array<double, 3> origin = {0, 0, 0};
   std::array<double, 9> direction = {1, 0, 0, 0, 1, 0, 0, 0, 1};
   PixelType pixel_type = PixelType::kInt16;
-  std::vector<std::byte> voxels;
+  VoxelBuffer voxels;
 
   // Output naming: dcm2niix's %p_%s (protocol, series number) plus a suffix for echoes, stacks.
   std::string protocol_name;

@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "common/parallel.h"
 #include "common/version.h"
 #include "dicom/jpeg2000.h"
 #include "dicom/memory_input_stream.h"
@@ -75,38 +76,81 @@ std::string Trimmed(const OFString& value) {
   return start == std::string::npos ? std::string() : out.substr(start);
 }
 
-std::string String(DcmItem& item, const DcmTagKey& tag) {
+// The top-level elements of a data set, sorted by tag: ReadHeader looks up ~60 attributes, and
+// DCMTK's findAndGet* walks the element list from the start for each.
+class ElementIndex {
+ public:
+  explicit ElementIndex(DcmItem& item) {
+    for (DcmObject* o = item.nextInContainer(nullptr); o != nullptr; o = item.nextInContainer(o)) {
+      elements_.emplace_back(o->getTag(), static_cast<DcmElement*>(o));
+    }
+    auto by_tag = [](const Entry& a, const Entry& b) { return a.first < b.first; };
+    if (!std::is_sorted(elements_.begin(), elements_.end(), by_tag))
+      std::stable_sort(elements_.begin(), elements_.end(), by_tag);
+  }
+  DcmElement* Find(const DcmTagKey& tag) const {
+    auto it = std::lower_bound(elements_.begin(), elements_.end(), tag,
+                               [](const Entry& e, const DcmTagKey& key) { return e.first < key; });
+    return it != elements_.end() && it->first == tag ? it->second : nullptr;
+  }
+
+ private:
+  using Entry = std::pair<DcmTagKey, DcmElement*>;
+  std::vector<Entry> elements_;
+};
+
+DcmElement* FindElement(const ElementIndex& index, const DcmTagKey& tag) { return index.Find(tag); }
+DcmElement* FindElement(DcmItem& item, const DcmTagKey& tag) {
+  DcmElement* element = nullptr;
+  return item.findAndGetElement(tag, element, OFFalse).good() ? element : nullptr;
+}
+
+// Attribute readers over a DcmItem or an ElementIndex of one.
+template <typename Source>
+std::string String(Source& source, const DcmTagKey& tag) {
+  DcmElement* element = FindElement(source, tag);
   OFString value;
-  if (item.findAndGetOFStringArray(tag, value).bad()) return {};
+  if (element == nullptr || element->getOFStringArray(value).bad()) return {};
   return Trimmed(value);
 }
 
-std::optional<double> Number(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0) {
+template <typename Source>
+std::optional<double> Number(Source& source, const DcmTagKey& tag, unsigned long pos = 0) {
+  DcmElement* element = FindElement(source, tag);
   Float64 value = 0;
-  if (item.findAndGetFloat64(tag, value, pos).bad() || !std::isfinite(value)) return std::nullopt;
+  if (element == nullptr || element->getFloat64(value, pos).bad() || !std::isfinite(value))
+    return std::nullopt;
   return value;
 }
 
-std::optional<std::int64_t> Integer(DcmItem& item, const DcmTagKey& tag) {
+template <typename Source>
+std::optional<std::int64_t> Integer(Source& source, const DcmTagKey& tag) {
+  DcmElement* element = FindElement(source, tag);
   Sint32 value = 0;
-  if (item.findAndGetSint32(tag, value).good()) return value;
-  std::optional<double> number = Number(item, tag);
+  if (element != nullptr && element->getSint32(value).good()) return value;
+  std::optional<double> number = Number(source, tag);
   if (number) return static_cast<std::int64_t>(std::llround(*number));
   return std::nullopt;
 }
 
-unsigned Unsigned(DcmItem& item, const DcmTagKey& tag, unsigned fallback) {
+template <typename Source>
+unsigned Unsigned(Source& source, const DcmTagKey& tag, unsigned fallback) {
+  DcmElement* element = FindElement(source, tag);
   Uint16 value = 0;
-  if (item.findAndGetUint16(tag, value).bad()) return fallback;
+  if (element == nullptr || element->getUint16(value).bad()) return fallback;
   return value;
 }
 
-std::optional<std::vector<double>> Numbers(DcmItem& item, const DcmTagKey& tag, std::size_t count) {
+template <typename Source>
+std::optional<std::vector<double>> Numbers(Source& source, const DcmTagKey& tag,
+                                           std::size_t count) {
+  DcmElement* element = FindElement(source, tag);
+  if (element == nullptr) return std::nullopt;
   std::vector<double> values(count);
   for (std::size_t i = 0; i < count; ++i) {
-    std::optional<double> value = Number(item, tag, i);
-    if (!value) return std::nullopt;
-    values[i] = *value;
+    Float64 value = 0;
+    if (element->getFloat64(value, i).bad() || !std::isfinite(value)) return std::nullopt;
+    values[i] = value;
   }
   return values;
 }
@@ -214,27 +258,35 @@ struct Slice {
 // Stored values from raw samples: shifted down to BitsStored, masked, sign-extended. The common
 // cases (no shift, unsigned or full-width signed) are plain conversions the compiler vectorizes.
 template <typename Raw>
+Raw Sample(const Uint8* bytes, std::size_t i) {
+  Raw raw;  // memcpy: the buffer need not be aligned for Raw; compiles to a plain load
+  std::memcpy(&raw, bytes + i * sizeof(Raw), sizeof(Raw));
+  return raw;
+}
+
+template <typename Raw>
 void UnpackStored(const Uint8* bytes, std::size_t count, unsigned shift, std::uint32_t mask,
                   std::uint32_t sign, bool is_signed, std::vector<std::int32_t>& stored) {
-  std::vector<Raw> samples(count);
-  std::memcpy(samples.data(), bytes, count * sizeof(Raw));
   constexpr unsigned kBits = sizeof(Raw) * 8;
   bool full = mask == static_cast<std::uint32_t>((std::uint64_t{1} << kBits) - 1);
   if (shift == 0 && full && kBits < 32) {
     using Signed = std::make_signed_t<Raw>;
-    for (std::size_t i = 0; i < count; ++i) {
-      stored[i] =
-          is_signed ? static_cast<Signed>(samples[i]) : static_cast<std::int32_t>(samples[i]);
+    if (is_signed) {
+      for (std::size_t i = 0; i < count; ++i)
+        stored[i] = static_cast<Signed>(Sample<Raw>(bytes, i));
+    } else {
+      for (std::size_t i = 0; i < count; ++i)
+        stored[i] = static_cast<std::int32_t>(Sample<Raw>(bytes, i));
     }
     return;
   }
   if (shift == 0 && !is_signed) {
     for (std::size_t i = 0; i < count; ++i)
-      stored[i] = static_cast<std::int32_t>(samples[i] & mask);
+      stored[i] = static_cast<std::int32_t>(Sample<Raw>(bytes, i) & mask);
     return;
   }
   for (std::size_t i = 0; i < count; ++i) {
-    std::uint32_t raw = (static_cast<std::uint32_t>(samples[i]) >> shift) & mask;
+    std::uint32_t raw = (static_cast<std::uint32_t>(Sample<Raw>(bytes, i)) >> shift) & mask;
     if (is_signed && (raw & sign)) raw |= ~mask;
     stored[i] = static_cast<std::int32_t>(raw);
   }
@@ -281,8 +333,11 @@ absl::Status DecodeJpeg2000Frame(Instance& instance, DcmElement& element, unsign
   return absl::OkStatus();
 }
 
-// Stored values of one frame as signed integers (bits masked and sign-extended).
-absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<std::int32_t>& stored) {
+// Stored values of one frame as signed integers (bits masked and sign-extended). `raw` is scratch
+// space for the frame's bytes, kept by the caller across frames: a fresh buffer per frame costs
+// page faults on every slice.
+absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<Uint8>& raw,
+                         std::vector<std::int32_t>& stored) {
   DcmDataset& dataset = *instance.file->getDataset();
   DcmElement* element = nullptr;
   if (dataset.findAndGetElement(DCM_PixelData, element).bad() || element == nullptr) {
@@ -291,8 +346,8 @@ absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<std::in
   if (IsJpeg2000(instance.xfer)) return DecodeJpeg2000Frame(instance, *element, frame, stored);
   std::size_t count = std::size_t{instance.rows} * instance.columns;
   std::size_t bytes_per = instance.bits_allocated / 8;
-  std::vector<Uint8> buffer(count * bytes_per + 1);
   std::size_t even = (count * bytes_per + 1) & ~std::size_t{1};
+  std::vector<Uint8>& buffer = raw;
   buffer.resize(std::max<std::size_t>(even, 2));
   Uint32 fragment = 0;
   OFString color;
@@ -334,46 +389,46 @@ void PutIfPresent(Metadata& out, const char* key, std::optional<double> value, d
 }
 
 // BIDS-style keys of the instance; nothing identifying (no names, IDs, dates, institutions).
-Metadata AcquisitionMetadata(DcmDataset& d, const Instance& instance) {
+Metadata AcquisitionMetadata(const ElementIndex& h, const Instance& instance) {
   Metadata m;
   PutIfPresent(m, "Modality", instance.modality);
-  PutIfPresent(m, "Manufacturer", String(d, DCM_Manufacturer));
-  PutIfPresent(m, "ManufacturersModelName", String(d, DCM_ManufacturerModelName));
-  PutIfPresent(m, "SoftwareVersions", String(d, DCM_SoftwareVersions));
-  PutIfPresent(m, "MagneticFieldStrength", Number(d, DCM_MagneticFieldStrength));
-  PutIfPresent(m, "ImagingFrequency", Number(d, DCM_ImagingFrequency));
-  PutIfPresent(m, "BodyPartExamined", String(d, DCM_BodyPartExamined));
-  PutIfPresent(m, "PatientPosition", String(d, DCM_PatientPosition));
-  PutIfPresent(m, "SeriesDescription", String(d, DCM_SeriesDescription));
+  PutIfPresent(m, "Manufacturer", String(h, DCM_Manufacturer));
+  PutIfPresent(m, "ManufacturersModelName", String(h, DCM_ManufacturerModelName));
+  PutIfPresent(m, "SoftwareVersions", String(h, DCM_SoftwareVersions));
+  PutIfPresent(m, "MagneticFieldStrength", Number(h, DCM_MagneticFieldStrength));
+  PutIfPresent(m, "ImagingFrequency", Number(h, DCM_ImagingFrequency));
+  PutIfPresent(m, "BodyPartExamined", String(h, DCM_BodyPartExamined));
+  PutIfPresent(m, "PatientPosition", String(h, DCM_PatientPosition));
+  PutIfPresent(m, "SeriesDescription", String(h, DCM_SeriesDescription));
   PutIfPresent(m, "ProtocolName", instance.protocol);
-  PutIfPresent(m, "ScanningSequence", String(d, DCM_ScanningSequence));
-  PutIfPresent(m, "SequenceVariant", String(d, DCM_SequenceVariant));
-  PutIfPresent(m, "ScanOptions", String(d, DCM_ScanOptions));
-  PutIfPresent(m, "SequenceName", String(d, DCM_SequenceName));
-  PutIfPresent(m, "ConvolutionKernel", String(d, DCM_ConvolutionKernel));
-  PutIfPresent(m, "ReconstructionDiameter", Number(d, DCM_ReconstructionDiameter));
-  PutIfPresent(m, "XRayTubeCurrent", Number(d, DCM_XRayTubeCurrent));
-  PutIfPresent(m, "KVP", Number(d, DCM_KVP));
-  PutIfPresent(m, "ExposureTime", Number(d, DCM_ExposureTime), 0.001);
-  PutIfPresent(m, "GantryDetectorTilt", Number(d, DCM_GantryDetectorTilt));
+  PutIfPresent(m, "ScanningSequence", String(h, DCM_ScanningSequence));
+  PutIfPresent(m, "SequenceVariant", String(h, DCM_SequenceVariant));
+  PutIfPresent(m, "ScanOptions", String(h, DCM_ScanOptions));
+  PutIfPresent(m, "SequenceName", String(h, DCM_SequenceName));
+  PutIfPresent(m, "ConvolutionKernel", String(h, DCM_ConvolutionKernel));
+  PutIfPresent(m, "ReconstructionDiameter", Number(h, DCM_ReconstructionDiameter));
+  PutIfPresent(m, "XRayTubeCurrent", Number(h, DCM_XRayTubeCurrent));
+  PutIfPresent(m, "KVP", Number(h, DCM_KVP));
+  PutIfPresent(m, "ExposureTime", Number(h, DCM_ExposureTime), 0.001);
+  PutIfPresent(m, "GantryDetectorTilt", Number(h, DCM_GantryDetectorTilt));
   if (!instance.image_type.empty()) m["ImageType"] = Split(instance.image_type);
   if (instance.series_number != 0) m["SeriesNumber"] = instance.series_number;
   if (instance.echo_number) m["EchoNumber"] = *instance.echo_number;
   PutIfPresent(m, "EchoTime", instance.echo_time, 0.001);
   PutIfPresent(m, "RepetitionTime", instance.repetition_time_ms, 0.001);
-  PutIfPresent(m, "InversionTime", Number(d, DCM_InversionTime), 0.001);
-  PutIfPresent(m, "FlipAngle", Number(d, DCM_FlipAngle));
+  PutIfPresent(m, "InversionTime", Number(h, DCM_InversionTime), 0.001);
+  PutIfPresent(m, "FlipAngle", Number(h, DCM_FlipAngle));
   PutIfPresent(m, "SliceThickness", instance.slice_thickness);
   PutIfPresent(m, "SpacingBetweenSlices", instance.spacing_between_slices);
-  PutIfPresent(m, "PixelBandwidth", Number(d, DCM_PixelBandwidth));
-  PutIfPresent(m, "ReceiveCoilName", String(d, DCM_ReceiveCoilName));
-  PutIfPresent(m, "PercentPhaseFOV", Number(d, DCM_PercentPhaseFieldOfView));
+  PutIfPresent(m, "PixelBandwidth", Number(h, DCM_PixelBandwidth));
+  PutIfPresent(m, "ReceiveCoilName", String(h, DCM_ReceiveCoilName));
+  PutIfPresent(m, "PercentPhaseFOV", Number(h, DCM_PercentPhaseFieldOfView));
   PutIfPresent(m, "InPlanePhaseEncodingDirectionDICOM",
-               String(d, DCM_InPlanePhaseEncodingDirection));
+               String(h, DCM_InPlanePhaseEncodingDirection));
   // Philips MR private scale slope (2005,100E): the value that maps to floating point, recorded
   // only.
-  std::optional<double> philips = Number(d, DcmTagKey(0x2005, 0x100E));
-  if (philips && String(d, DcmTagKey(0x2005, 0x0010)).rfind("Philips MR Imaging DD 001", 0) == 0) {
+  std::optional<double> philips = Number(h, DcmTagKey(0x2005, 0x100E));
+  if (philips && String(h, DcmTagKey(0x2005, 0x0010)).rfind("Philips MR Imaging DD 001", 0) == 0) {
     m["PhilipsScaleSlope"] = *philips;
   }
   if (instance.has_geometry) {
@@ -496,11 +551,12 @@ void EnhancedAcquisition(DcmDataset& d, Instance& instance) {
 
 absl::Status ReadHeader(Instance& instance) {
   DcmDataset& d = *instance.file->getDataset();
+  const ElementIndex h(d);
   instance.xfer = d.getOriginalXfer();
-  instance.sop_uid = String(d, DCM_SOPInstanceUID);
-  instance.series_uid = String(d, DCM_SeriesInstanceUID);
-  if (!d.tagExists(DCM_PixelData)) {
-    std::string sop_class = String(d, DCM_SOPClassUID);
+  instance.sop_uid = String(h, DCM_SOPInstanceUID);
+  instance.series_uid = String(h, DCM_SeriesInstanceUID);
+  if (h.Find(DCM_PixelData) == nullptr) {
+    std::string sop_class = String(h, DCM_SOPClassUID);
     const char* name = dcmFindNameOfUID(sop_class.c_str());
     if (d.tagExists(DCM_DirectoryRecordSequence)) {
       return absl::InvalidArgumentError("DICOMDIR (media directory, not an image)");
@@ -510,28 +566,28 @@ absl::Status ReadHeader(Instance& instance) {
   }
   if (instance.series_uid.empty())
     return absl::InvalidArgumentError("no SeriesInstanceUID (0020,000E)");
-  instance.modality = String(d, DCM_Modality);
-  instance.protocol = String(d, DCM_ProtocolName);
-  if (instance.protocol.empty()) instance.protocol = String(d, DCM_SeriesDescription);
-  instance.image_type = String(d, DCM_ImageType);
-  instance.photometric = String(d, DCM_PhotometricInterpretation);
-  instance.series_number = Integer(d, DCM_SeriesNumber).value_or(0);
-  instance.instance_number = Integer(d, DCM_InstanceNumber).value_or(0);
-  instance.temporal_position = Integer(d, DCM_TemporalPositionIdentifier).value_or(0);
-  instance.echo_number = Integer(d, DCM_EchoNumbers);
-  instance.echo_time = Number(d, DCM_EchoTime);
-  std::string time = String(d, DCM_AcquisitionTime);
-  if (time.empty()) time = String(d, DCM_ContentTime);
+  instance.modality = String(h, DCM_Modality);
+  instance.protocol = String(h, DCM_ProtocolName);
+  if (instance.protocol.empty()) instance.protocol = String(h, DCM_SeriesDescription);
+  instance.image_type = String(h, DCM_ImageType);
+  instance.photometric = String(h, DCM_PhotometricInterpretation);
+  instance.series_number = Integer(h, DCM_SeriesNumber).value_or(0);
+  instance.instance_number = Integer(h, DCM_InstanceNumber).value_or(0);
+  instance.temporal_position = Integer(h, DCM_TemporalPositionIdentifier).value_or(0);
+  instance.echo_number = Integer(h, DCM_EchoNumbers);
+  instance.echo_time = Number(h, DCM_EchoTime);
+  std::string time = String(h, DCM_AcquisitionTime);
+  if (time.empty()) time = String(h, DCM_ContentTime);
   instance.acquisition_time = Seconds(time).value_or(0);
-  instance.rows = Unsigned(d, DCM_Rows, 0);
-  instance.columns = Unsigned(d, DCM_Columns, 0);
-  instance.bits_allocated = Unsigned(d, DCM_BitsAllocated, 16);
-  instance.bits_stored = Unsigned(d, DCM_BitsStored, instance.bits_allocated);
-  instance.high_bit = Unsigned(d, DCM_HighBit, instance.bits_stored - 1);
-  instance.is_signed = Unsigned(d, DCM_PixelRepresentation, 0) == 1;
-  instance.samples = Unsigned(d, DCM_SamplesPerPixel, 1);
+  instance.rows = Unsigned(h, DCM_Rows, 0);
+  instance.columns = Unsigned(h, DCM_Columns, 0);
+  instance.bits_allocated = Unsigned(h, DCM_BitsAllocated, 16);
+  instance.bits_stored = Unsigned(h, DCM_BitsStored, instance.bits_allocated);
+  instance.high_bit = Unsigned(h, DCM_HighBit, instance.bits_stored - 1);
+  instance.is_signed = Unsigned(h, DCM_PixelRepresentation, 0) == 1;
+  instance.samples = Unsigned(h, DCM_SamplesPerPixel, 1);
   instance.frames =
-      static_cast<unsigned>(std::max<std::int64_t>(1, Integer(d, DCM_NumberOfFrames).value_or(1)));
+      static_cast<unsigned>(std::max<std::int64_t>(1, Integer(h, DCM_NumberOfFrames).value_or(1)));
   if (instance.rows == 0 || instance.columns == 0) {
     return absl::InvalidArgumentError("Rows or Columns missing or zero");
   }
@@ -546,24 +602,25 @@ absl::Status ReadHeader(Instance& instance) {
   }
   // PixelPaddingValue is US or SS per PixelRepresentation; read it as a number either way.
   auto padding = [&](const DcmTagKey& tag) -> std::optional<double> {
+    DcmElement* element = h.Find(tag);
     Uint16 unsigned_value = 0;
-    if (d.findAndGetUint16(tag, unsigned_value).bad()) return std::nullopt;
+    if (element == nullptr || element->getUint16(unsigned_value).bad()) return std::nullopt;
     if (instance.is_signed) return static_cast<double>(static_cast<Sint16>(unsigned_value));
     return static_cast<double>(unsigned_value);
   };
   instance.padding_value = padding(DCM_PixelPaddingValue);
   instance.padding_limit = padding(DCM_PixelPaddingRangeLimit);
-  instance.slice_thickness = Number(d, DCM_SliceThickness);
-  instance.spacing_between_slices = Number(d, DCM_SpacingBetweenSlices);
-  instance.repetition_time_ms = Number(d, DCM_RepetitionTime);
+  instance.slice_thickness = Number(h, DCM_SliceThickness);
+  instance.spacing_between_slices = Number(h, DCM_SpacingBetweenSlices);
+  instance.repetition_time_ms = Number(h, DCM_RepetitionTime);
 
   FrameGeometry& g = instance.geometry;
-  g.slope = Number(d, DCM_RescaleSlope).value_or(1);
+  g.slope = Number(h, DCM_RescaleSlope).value_or(1);
   if (g.slope == 0) g.slope = 1;
-  g.intercept = Number(d, DCM_RescaleIntercept).value_or(0);
-  auto orientation = Numbers(d, DCM_ImageOrientationPatient, 6);
-  auto position = Numbers(d, DCM_ImagePositionPatient, 3);
-  auto spacing = Numbers(d, DCM_PixelSpacing, 2);
+  g.intercept = Number(h, DCM_RescaleIntercept).value_or(0);
+  auto orientation = Numbers(h, DCM_ImageOrientationPatient, 6);
+  auto position = Numbers(h, DCM_ImagePositionPatient, 3);
+  auto spacing = Numbers(h, DCM_PixelSpacing, 2);
   if (orientation && position) {
     g.row_dir = {(*orientation)[0], (*orientation)[1], (*orientation)[2]};
     g.col_dir = {(*orientation)[3], (*orientation)[4], (*orientation)[5]};
@@ -595,7 +652,7 @@ absl::Status ReadHeader(Instance& instance) {
       if (Norm(n) > 0.5) instance.mosaic_normal = Scaled(n, 1 / Norm(n));
     }
   }
-  instance.metadata = AcquisitionMetadata(d, instance);
+  instance.metadata = AcquisitionMetadata(h, instance);
   if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) EnhancedAcquisition(d, instance);
   return absl::OkStatus();
 }
@@ -626,6 +683,41 @@ struct Stack {
 struct Plane {
   std::vector<Slice*> times;  // the slices at this position, in temporal order
   double depth = 0;
+};
+
+// Decodes slices to stored values, keeping the last decoded frame (a mosaic is decoded once for
+// all its tiles) and the scratch buffers across slices. One per thread: DCMTK loads pixel data
+// lazily, so one instance must not be decoded from two threads at once.
+class FrameDecoder {
+ public:
+  // The stored values of one slice (a mosaic tile cut out), row by row; valid until the next call.
+  absl::StatusOr<const std::vector<std::int32_t>*> Stored(const Slice& slice) {
+    Instance& in = *slice.instance;
+    if (cached_instance_ != &in || cached_frame_ != slice.frame) {
+      cached_instance_ = nullptr;
+      TRIB_RETURN_IF_ERROR(DecodeFrame(in, slice.frame, raw_, cached_));
+      cached_instance_ = &in;
+      cached_frame_ = slice.frame;
+    }
+    if (slice.tile < 0) return &cached_;
+    std::size_t per_row = in.columns / slice.columns;
+    std::size_t tile_row = static_cast<std::size_t>(slice.tile) / per_row;
+    std::size_t tile_col = static_cast<std::size_t>(slice.tile) % per_row;
+    tile_.resize(std::size_t{slice.rows} * slice.columns);
+    for (std::size_t row = 0; row < slice.rows; ++row) {
+      const std::int32_t* from =
+          cached_.data() + (tile_row * slice.rows + row) * in.columns + tile_col * slice.columns;
+      std::copy(from, from + slice.columns, tile_.begin() + row * slice.columns);
+    }
+    return &tile_;
+  }
+
+ private:
+  const Instance* cached_instance_ = nullptr;
+  unsigned cached_frame_ = 0;
+  std::vector<Uint8> raw_;  // the frame's bytes
+  std::vector<std::int32_t> cached_;
+  std::vector<std::int32_t> tile_;
 };
 
 // Builds the voxels of one stack.
@@ -822,31 +914,9 @@ class StackBuilder {
     return std::make_pair(lo, hi);
   }
 
-  // The stored values of one slice (a mosaic tile cut out), row by row; valid until the next call.
-  absl::StatusOr<const std::vector<std::int32_t>*> Stored(const Slice& slice) {
-    Instance& in = *slice.instance;
-    if (cached_instance_ != &in || cached_frame_ != slice.frame) {
-      cached_instance_ = nullptr;
-      TRIB_RETURN_IF_ERROR(DecodeFrame(in, slice.frame, cached_));
-      cached_instance_ = &in;
-      cached_frame_ = slice.frame;
-    }
-    if (slice.tile < 0) return &cached_;
-    std::size_t per_row = in.columns / slice.columns;
-    std::size_t tile_row = static_cast<std::size_t>(slice.tile) / per_row;
-    std::size_t tile_col = static_cast<std::size_t>(slice.tile) % per_row;
-    tile_.resize(std::size_t{slice.rows} * slice.columns);
-    for (std::size_t row = 0; row < slice.rows; ++row) {
-      const std::int32_t* from =
-          cached_.data() + (tile_row * slice.rows + row) * in.columns + tile_col * slice.columns;
-      std::copy(from, from + slice.columns, tile_.begin() + row * slice.columns);
-    }
-    return &tile_;
-  }
-
   // Decodes one slice into real values; padding voxels become NaN.
   absl::Status Decode(const Slice& slice, std::vector<float>& real) {
-    TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, Stored(slice));
+    TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, decoder_.Stored(slice));
     real.resize(stored->size());
     double slope = slice.geometry.slope, intercept = slice.geometry.intercept;
     std::optional<std::pair<double, double>> pad = PaddingRange(*slice.instance);
@@ -875,48 +945,94 @@ class StackBuilder {
     return {lo, hi};
   }
 
+  // How many threads decode this stack's slices: one per core for stacks of many single-frame
+  // instances; one when instances hold several slices (frames, mosaic tiles), since an instance
+  // must not be decoded from two threads.
+  unsigned DecodeThreads() const {
+    constexpr std::size_t kSlicesPerThread = 8;
+    std::set<const Instance*> instances;
+    for (const Slice& slice : stack_.slices) {
+      if (!instances.insert(slice.instance).second) return 1;
+    }
+    std::size_t by_size = stack_.slices.size() / kSlicesPerThread;
+    return static_cast<unsigned>(std::clamp<std::size_t>(by_size, 1, common::CoreCount()));
+  }
+
+  // Runs plane(index, decoder) for every (t, k) plane index, split into contiguous ranges over
+  // DecodeThreads() threads, each with its own decoder. Returns the first error.
+  template <typename PlaneFn>
+  absl::Status ForEachPlane(PlaneFn plane) {
+    const std::size_t planes = nz_ * nt_;
+    const unsigned threads = DecodeThreads();
+    std::vector<absl::Status> results(threads);
+    std::vector<FrameDecoder> decoders(threads - 1);
+    common::ParallelFor(threads, threads, [&](std::size_t w) {
+      FrameDecoder& decoder = w == 0 ? decoder_ : decoders[w - 1];
+      try {
+        for (std::size_t i = planes * w / threads; i < planes * (w + 1) / threads; ++i) {
+          results[w] = plane(i, static_cast<unsigned>(w), decoder);
+          if (!results[w].ok()) return;
+        }
+      } catch (const std::bad_alloc&) {
+        results[w] = absl::ResourceExhaustedError("out of memory decoding slices");
+      }
+    });
+    for (const absl::Status& result : results) TRIB_RETURN_IF_ERROR(result);
+    return absl::OkStatus();
+  }
+
   // Integer data whose declared range fits T: written straight into the volume, no float pass.
   template <typename T>
   absl::Status DirectInteger(common::PixelType type) {
     volume_.pixel_type = type;
-    std::size_t plane_size = nx_ * ny_;
+    const std::size_t plane_size = nx_ * ny_;
     volume_.voxels.resize(plane_size * nz_ * nt_ * sizeof(T));
     T* out = reinterpret_cast<T*>(volume_.voxels.data());
-    std::vector<bool> padding;
-    std::int64_t lowest = std::numeric_limits<std::int64_t>::max();
     // The lowest value is needed only to fill padding.
-    bool pad_possible = std::any_of(stack_.slices.begin(), stack_.slices.end(), [](const Slice& s) {
-      return s.instance->padding_value.has_value();
-    });
-    for (std::size_t t = 0; t < nt_; ++t) {
-      for (std::size_t k = 0; k < nz_; ++k) {
-        const Slice& slice = *planes_[k].times[t];
-        TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, Stored(slice));
-        std::int64_t intercept = std::llround(slice.geometry.intercept);
-        std::optional<std::pair<double, double>> pad = PaddingRange(*slice.instance);
-        std::size_t base = (t * nz_ + k) * plane_size;
-        T* plane = out + base;
-        if (!pad) {
-          for (std::size_t i = 0; i < plane_size; ++i)
-            plane[i] = static_cast<T>((*stored)[i] + intercept);
-          if (padded_ > 0 || pad_possible) {
-            lowest = std::min<std::int64_t>(lowest, *std::min_element(plane, plane + plane_size));
+    const bool pad_possible =
+        std::any_of(stack_.slices.begin(), stack_.slices.end(),
+                    [](const Slice& s) { return s.instance->padding_value.has_value(); });
+    std::vector<std::uint8_t> padding(pad_possible ? plane_size * nz_ * nt_ : 0);
+    struct Tally {
+      std::size_t padded = 0;
+      std::int64_t lowest = std::numeric_limits<std::int64_t>::max();
+    };
+    std::vector<Tally> tallies(DecodeThreads());
+    TRIB_RETURN_IF_ERROR(
+        ForEachPlane([&](std::size_t index, unsigned w, FrameDecoder& decoder) -> absl::Status {
+          const Slice& slice = *planes_[index % nz_].times[index / nz_];
+          TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, decoder.Stored(slice));
+          const std::int64_t intercept = std::llround(slice.geometry.intercept);
+          const std::optional<std::pair<double, double>> pad = PaddingRange(*slice.instance);
+          const std::size_t base = index * plane_size;  // index = t * nz_ + k
+          T* plane = out + base;
+          Tally& tally = tallies[w];
+          if (!pad) {
+            for (std::size_t i = 0; i < plane_size; ++i)
+              plane[i] = static_cast<T>((*stored)[i] + intercept);
+            if (pad_possible) {
+              tally.lowest = std::min<std::int64_t>(tally.lowest,
+                                                    *std::min_element(plane, plane + plane_size));
+            }
+            return absl::OkStatus();
           }
-          continue;
-        }
-        if (padding.empty()) padding.resize(plane_size * nz_ * nt_);
-        for (std::size_t i = 0; i < plane_size; ++i) {
-          std::int32_t v = (*stored)[i];
-          if (v >= pad->first && v <= pad->second) {
-            padding[base + i] = true;
-            ++padded_;
-            plane[i] = 0;
-          } else {
-            plane[i] = static_cast<T>(v + intercept);
-            lowest = std::min<std::int64_t>(lowest, plane[i]);
+          for (std::size_t i = 0; i < plane_size; ++i) {
+            std::int32_t v = (*stored)[i];
+            if (v >= pad->first && v <= pad->second) {
+              padding[base + i] = 1;
+              ++tally.padded;
+              plane[i] = 0;
+            } else {
+              plane[i] = static_cast<T>(v + intercept);
+              tally.lowest = std::min<std::int64_t>(tally.lowest, plane[i]);
+            }
           }
-        }
-      }
+          return absl::OkStatus();
+        }));
+    std::int64_t lowest = std::numeric_limits<std::int64_t>::max();
+    for (const Tally& tally : tallies) {
+      padded_ += tally.padded;
+      lowest = std::min(lowest, tally.lowest);
     }
     if (padded_ > 0) {
       if (lowest == std::numeric_limits<std::int64_t>::max()) lowest = 0;
@@ -1104,10 +1220,7 @@ class StackBuilder {
   std::size_t nx_ = 0, ny_ = 0, nz_ = 0, nt_ = 1;
   bool resample_ = false;
   std::size_t padded_ = 0;
-  const Instance* cached_instance_ = nullptr;
-  unsigned cached_frame_ = 0;
-  std::vector<std::int32_t> cached_;
-  std::vector<std::int32_t> tile_;
+  FrameDecoder decoder_;  // for the sequential paths
 };
 
 }  // namespace
@@ -1166,23 +1279,16 @@ std::vector<absl::Status> SeriesReader::AddFiles(const std::vector<std::string>&
                                                  unsigned threads,
                                                  const std::function<void(std::size_t)>& progress) {
   std::vector<absl::StatusOr<std::unique_ptr<Instance>>> loaded(paths.size());
-  std::atomic<std::size_t> next{0}, done{0};
+  std::atomic<std::size_t> done{0};
   std::mutex progress_mutex;
-  auto worker = [&] {
-    for (std::size_t i = next++; i < paths.size(); i = next++) {
-      loaded[i] = LoadHeader(paths[i]);
-      std::size_t finished = ++done;
-      if (progress) {
-        std::lock_guard lock(progress_mutex);
-        progress(finished);
-      }
+  common::ParallelFor(paths.size(), threads, [&](std::size_t i) {
+    loaded[i] = LoadHeader(paths[i]);
+    std::size_t finished = ++done;
+    if (progress) {
+      std::lock_guard lock(progress_mutex);
+      progress(finished);
     }
-  };
-  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(paths.size())));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
+  });
   std::vector<absl::Status> statuses;
   statuses.reserve(paths.size());
   for (auto& instance : loaded) {

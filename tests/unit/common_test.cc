@@ -1,12 +1,20 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "common/hash.h"
+#include "common/parallel.h"
 #include "common/secret_key.h"
+#include "common/volume.h"
 
 namespace tributary {
 namespace {
@@ -90,3 +98,53 @@ TEST(SecretKey, FromEnvironment) {
 
 }  // namespace
 }  // namespace tributary
+
+namespace tributary::common {
+namespace {
+
+TEST(ParallelFor, CallsEveryIndexExactlyOnce) {
+  for (unsigned threads : {1u, 2u, 7u}) {
+    for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{1000}}) {
+      std::vector<std::atomic<int>> calls(count);
+      ParallelFor(count, threads, [&](std::size_t i) { ++calls[i]; });
+      for (std::size_t i = 0; i < count; ++i) {
+        EXPECT_EQ(calls[i].load(), 1) << "index " << i << " of " << count << ", " << threads;
+      }
+    }
+  }
+}
+
+TEST(ParallelFor, UsesSeveralThreadsWhenAsked) {
+  std::mutex mutex;
+  std::set<std::thread::id> seen;
+  std::atomic<int> waiting{0};
+  ParallelFor(2, 2, [&](std::size_t) {
+    {
+      std::lock_guard lock(mutex);
+      seen.insert(std::this_thread::get_id());
+    }
+    // Each call waits until both have started: with one thread this would never return, so
+    // give up after a while and let the expectation below fail instead.
+    ++waiting;
+    for (int spin = 0; waiting.load() < 2 && spin < 2000; ++spin) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  EXPECT_EQ(seen.size(), 2u);
+}
+
+TEST(VoxelBuffer, ResizeKeepsWhatWasWritten) {
+  VoxelBuffer buffer;
+  buffer.resize(3);
+  buffer[0] = std::byte{1};
+  buffer[1] = std::byte{2};
+  buffer[2] = std::byte{3};
+  buffer.resize(1000);
+  EXPECT_EQ(buffer[0], std::byte{1});
+  EXPECT_EQ(buffer[2], std::byte{3});
+  VoxelBuffer copy = buffer;
+  EXPECT_EQ(copy, buffer);
+}
+
+}  // namespace
+}  // namespace tributary::common

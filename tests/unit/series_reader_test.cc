@@ -448,7 +448,7 @@ TEST(SeriesReader, AddFilesKeepsInputOrderWhateverTheThreads) {
   }
   paths.insert(paths.begin() + 2, dir + "notes.txt");
   std::ofstream(paths[2]) << "not an image";
-  std::vector<std::vector<std::byte>> voxels;
+  std::vector<common::VoxelBuffer> voxels;
   for (unsigned threads : {1u, 2u, 4u}) {
     dicom::SeriesReader reader;
     std::size_t reported = 0;
