@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/client.h"
+#include "cli/remote_commands.h"
 #include "tributary/v1/admin.grpc.pb.h"
 
 namespace tributary::cli {
@@ -51,7 +52,7 @@ int Invoke(const std::string& name, const ClientOptions& options, Call call) {
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, int& exit_code) {
-  CLI::App* centres = app.add_subcommand("centres", "Centres that upload (operator token)");
+  CLI::App* centres = app.add_subcommand("centres", RemoteCommandDescription("centres"));
   centres->require_subcommand(1);
 
   auto add_options = std::make_shared<ClientOptions>();
@@ -117,8 +118,7 @@ void AddAdminCommands(CLI::App& app, int& exit_code) {
         });
   });
 
-  CLI::App* studies =
-      app.add_subcommand("studies", "Stored studies (operator: all centres; a centre: its own)");
+  CLI::App* studies = app.add_subcommand("studies", RemoteCommandDescription("studies"));
   studies->require_subcommand(1);
   auto studies_options = std::make_shared<ClientOptions>();
   auto centre = std::make_shared<std::string>();

@@ -16,7 +16,9 @@
 
 #include "cli/client.h"
 #include "cli/input_files.h"
+#include "cli/remote_commands.h"
 #include "common/hash.h"
+#include "common/parallel.h"
 #include "common/secret_key.h"
 #include "dicom/deidentifier.h"
 #include "tributary/v1/ingest.grpc.pb.h"
@@ -43,7 +45,8 @@ struct FileState {
   fs::path path;
   std::uint64_t size = 0;
   std::string sha256;
-  std::string outcome;  // STORED, ALREADY_STORED, CONFLICT, REJECTED, SKIPPED, FAILED; empty: pending
+  std::string
+      outcome;  // STORED, ALREADY_STORED, CONFLICT, REJECTED, SKIPPED, FAILED; empty: pending
   std::string reason;
   std::string study_uid;
 };
@@ -76,9 +79,9 @@ std::string OutcomeText(v1::OutcomeStatus status) { return v1::OutcomeStatus_Nam
 
 bool Retryable(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::ABORTED ||
-         code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-         code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
-         code == grpc::StatusCode::CANCELLED;
+         code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::INTERNAL ||
+         code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::CANCELLED;
 }
 
 int BackoffMs(int attempt) { return std::min(30000, 500 << std::min(attempt, 6)); }
@@ -93,14 +96,15 @@ grpc::Status WithRetries(Call call) {
       return status;
     }
     int delay_ms = BackoffMs(attempt);
-    std::cerr << "tributary upload: server unavailable (" << status.error_message()
-              << "); attempt " << attempt << " of " << kMaxAttempts << ", retrying in "
-              << delay_ms / 1000.0 << " s\n";
+    std::cerr << "tributary upload: server unavailable (" << status.error_message() << "); attempt "
+              << attempt << " of " << kMaxAttempts << ", retrying in " << delay_ms / 1000.0
+              << " s\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   }
 }
 
-// Reads the head of a file to tell DICOM instances from everything else, then hashes the whole file.
+// Reads the head of a file to tell DICOM instances from everything else, then hashes the whole
+// file.
 void Scan(FileState& file) {
   std::ifstream in(file.path, std::ios::binary);
   if (!in) {
@@ -203,12 +207,15 @@ void StreamLoop(const Options& options, Work& work, int index) {
       std::ifstream in(file.path, std::ios::binary);
       std::uint64_t sent = 0;
       while (sent < file.size) {
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, file.size - sent));
+        std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, file.size - sent));
         std::string& bytes = *chunk.mutable_chunk();
         bytes.resize(n);
         in.read(bytes.data(), static_cast<std::streamsize>(n));
-        // A file that shrank since it was hashed is padded; the server then answers DIGEST_MISMATCH.
-        if (static_cast<std::size_t>(in.gcount()) < n) std::fill(bytes.begin() + in.gcount(), bytes.end(), '\0');
+        // A file that shrank since it was hashed is padded; the server then answers
+        // DIGEST_MISMATCH.
+        if (static_cast<std::size_t>(in.gcount()) < n)
+          std::fill(bytes.begin() + in.gcount(), bytes.end(), '\0');
         if (!stream->Write(chunk)) {
           broken = true;
           break;
@@ -228,7 +235,8 @@ void StreamLoop(const Options& options, Work& work, int index) {
       if (work.queue.empty()) return;
       continue;  // another stream gave files back
     }
-    if (status.ok()) status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream ended without all outcomes");
+    if (status.ok())
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream ended without all outcomes");
     if (!Retryable(status.error_code()) || ++attempt >= kMaxAttempts) {
       for (std::size_t i : unconfirmed) {
         work.files[i].outcome = "FAILED";
@@ -242,8 +250,9 @@ void StreamLoop(const Options& options, Work& work, int index) {
     }
     work.Requeue(unconfirmed);
     int delay_ms = BackoffMs(attempt);
-    std::cerr << "\ntributary upload: stream " << index << ": " << status.error_message() << "; retrying "
-              << unconfirmed.size() << " unconfirmed file(s) in " << delay_ms / 1000.0 << " s\n";
+    std::cerr << "\ntributary upload: stream " << index << ": " << status.error_message()
+              << "; retrying " << unconfirmed.size() << " unconfirmed file(s) in "
+              << delay_ms / 1000.0 << " s\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   }
 }
@@ -277,7 +286,8 @@ int Run(Options options) {
     std::cerr << "tributary upload: no token: pass --token or set TRIBUTARY_TOKEN\n";
     return 2;
   }
-  if (options.request_id.empty()) options.request_id = "cli-" + ToHex(SecretKey::Generate().bytes()).substr(0, 16);
+  if (options.request_id.empty())
+    options.request_id = "cli-" + ToHex(SecretKey::Generate().bytes()).substr(0, 16);
   options.parallel = std::max(1u, std::min(options.parallel, 64u));
   std::vector<MissingInput> missing;
   std::vector<fs::path> paths = ListInputFiles(options.inputs, {}, missing);
@@ -287,17 +297,7 @@ int Run(Options options) {
   bool tty = ::isatty(STDERR_FILENO) && !options.client.json;
 
   // Scan (probe + SHA-256) on all cores.
-  {
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> threads;
-    unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned t = 0; t < jobs; ++t) {
-      threads.emplace_back([&] {
-        for (std::size_t i = next++; i < paths.size(); i = next++) Scan(files[i]);
-      });
-    }
-    for (auto& thread : threads) thread.join();
-  }
+  common::ParallelFor(paths.size(), common::CoreCount(), [&](std::size_t i) { Scan(files[i]); });
 
   // Resume: ask which digests are stored already.
   Work work(files);
@@ -310,7 +310,8 @@ int Run(Options options) {
   for (const auto& [digest, indices] : by_digest) digests.push_back(digest);
   for (std::size_t from = 0; from < digests.size(); from += kFindStoredBatch) {
     v1::FindStoredRequest request;
-    for (std::size_t i = from; i < std::min(digests.size(), from + kFindStoredBatch); ++i) request.add_sha256(digests[i]);
+    for (std::size_t i = from; i < std::min(digests.size(), from + kFindStoredBatch); ++i)
+      request.add_sha256(digests[i]);
     v1::FindStoredResponse response;
     grpc::Status status = WithRetries([&] {
       response.Clear();
@@ -352,7 +353,8 @@ int Run(Options options) {
     });
   }
   std::vector<std::thread> streams;
-  for (unsigned s = 0; s < std::min<std::size_t>(options.parallel, std::max<std::size_t>(to_send, 1)); ++s) {
+  for (unsigned s = 0;
+       s < std::min<std::size_t>(options.parallel, std::max<std::size_t>(to_send, 1)); ++s) {
     streams.emplace_back([&, s] { StreamLoop(options, work, static_cast<int>(s)); });
   }
   for (auto& stream : streams) stream.join();
@@ -383,7 +385,8 @@ int Run(Options options) {
   if (options.complete) {
     std::map<std::string, std::uint32_t> counts;
     for (const FileState& f : files) {
-      if ((f.outcome == "STORED" || f.outcome == "ALREADY_STORED") && !f.study_uid.empty()) ++counts[f.study_uid];
+      if ((f.outcome == "STORED" || f.outcome == "ALREADY_STORED") && !f.study_uid.empty())
+        ++counts[f.study_uid];
     }
     for (const auto& [study, count] : counts) {
       v1::CompleteStudyRequest request;
@@ -432,21 +435,26 @@ int Run(Options options) {
   }
   for (const FileState& f : files) {
     if (f.outcome == "STORED" || f.outcome == "ALREADY_STORED") continue;
-    std::cout << std::left << std::setw(15) << f.outcome << f.path.string() << ": " << f.reason << "\n";
+    std::cout << std::left << std::setw(15) << f.outcome << f.path.string() << ": " << f.reason
+              << "\n";
   }
-  std::cout << "\n" << std::left << std::setw(16) << "OUTCOME" << "FILES\n";
-  for (const char* name : {"STORED", "ALREADY_STORED", "CONFLICT", "REJECTED", "SKIPPED", "FAILED"}) {
+  std::cout << "\n"
+            << std::left << std::setw(16) << "OUTCOME"
+            << "FILES\n";
+  for (const char* name :
+       {"STORED", "ALREADY_STORED", "CONFLICT", "REJECTED", "SKIPPED", "FAILED"}) {
     std::cout << std::setw(16) << name << totals[name] << "\n";
   }
-  std::cout << "sent " << Megabytes(static_cast<double>(work.bytes_sent.load())) << " in " << std::fixed
-            << std::setprecision(1) << seconds << " s\n";
+  std::cout << "sent " << Megabytes(static_cast<double>(work.bytes_sent.load())) << " in "
+            << std::fixed << std::setprecision(1) << seconds << " s\n";
   for (const auto& c : completions) {
     std::cout << "study " << c["study_instance_uid"].get<std::string>() << ": "
-              << (c.contains("error") ? "completion failed: " + c["error"].get<std::string>()
-                                      : (c["complete"].get<bool>() ? "complete" : "INCOMPLETE") +
-                                            std::string(" (") + std::to_string(c["stored"].get<unsigned>()) +
-                                            " stored, " + std::to_string(c["expected"].get<unsigned>()) +
-                                            " expected)")
+              << (c.contains("error")
+                      ? "completion failed: " + c["error"].get<std::string>()
+                      : (c["complete"].get<bool>() ? "complete" : "INCOMPLETE") +
+                            std::string(" (") + std::to_string(c["stored"].get<unsigned>()) +
+                            " stored, " + std::to_string(c["expected"].get<unsigned>()) +
+                            " expected)")
               << "\n";
   }
   return exit_code;
@@ -456,15 +464,18 @@ int Run(Options options) {
 
 void AddUploadCommand(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<Options>();
-  CLI::App* command = app.add_subcommand(
-      "upload", "Upload DICOM files or folders to tributary-server (resumable; de-identified by the server)");
-  command->add_option("paths", options->inputs, "DICOM files or folders (searched recursively)")->required();
+  CLI::App* command = app.add_subcommand("upload", RemoteCommandDescription("upload"));
+  command->add_option("paths", options->inputs, "DICOM files or folders (searched recursively)")
+      ->required();
   AddClientOptions(*command, options->client);
-  command->add_option("--parallel", options->parallel, "Concurrent upload streams")->capture_default_str();
-  command->add_flag("--complete", options->complete,
-                    "After uploading, mark every study of the upload complete with its instance count");
-  command->add_option("--request-id", options->request_id,
-                      "Idempotency id of this upload (default: random); rerunning with the same id continues it");
+  command->add_option("--parallel", options->parallel, "Concurrent upload streams")
+      ->capture_default_str();
+  command->add_flag(
+      "--complete", options->complete,
+      "After uploading, mark every study of the upload complete with its instance count");
+  command->add_option(
+      "--request-id", options->request_id,
+      "Idempotency id of this upload (default: random); rerunning with the same id continues it");
   command->callback([options, &exit_code] { exit_code = Run(*options); });
 }
 

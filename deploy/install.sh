@@ -37,4 +37,4 @@ apt-get install -y --no-install-recommends "${packages[@]}"
 
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$root/build" -j"$(nproc)"
-echo "built: $root/build/bin/tributary and $root/build/bin/tributary-server"
+echo "built: $root/build/bin/tributary (+ tributary-client) and $root/build/bin/tributary-server"

@@ -1,0 +1,28 @@
+// `tributary-client`: the commands that talk to tributary-server (remote_commands.h). Usually
+// reached as `tributary upload|centres|studies ...`.
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "cli/admin_commands.h"
+#include "cli/upload_command.h"
+#include "common/version.h"
+#include "dicom/dictionary.h"
+
+int main(int argc, char** argv) {
+  tributary::dicom::InstallCompiledDictionary();  // upload probes files with DCMTK
+  CLI::App app{"tributary (server commands): upload DICOM and administer tributary-server",
+               "tributary"};
+  app.set_version_flag("--version", std::string("tributary ") + tributary::kVersion);
+  app.require_subcommand(1);
+  int exit_code = 0;
+  tributary::cli::AddUploadCommand(app, exit_code);
+  tributary::cli::AddAdminCommands(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

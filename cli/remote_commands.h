@@ -1,0 +1,34 @@
+#pragma once
+
+#include <string_view>
+
+namespace tributary::cli {
+
+// The commands that talk to tributary-server over gRPC. They live in a second binary,
+// tributary-client, next to tributary: the offline commands (keygen, deidentify, convert) then
+// start without loading gRPC, Protocol Buffers and their ~35 libraries, which cost a process
+// ~10 ms before main(). `tributary upload ...` runs `tributary-client upload ...` (git-style
+// dispatch), so both spellings work and take the same options.
+struct RemoteCommand {
+  const char* name;
+  const char* description;
+};
+
+inline constexpr RemoteCommand kRemoteCommands[] = {
+    {"upload",
+     "Upload DICOM files or folders to tributary-server (resumable; de-identified by the server)"},
+    {"centres", "Centres that upload (operator token)"},
+    {"studies", "Stored studies (operator: all centres; a centre: its own)"},
+};
+
+inline constexpr char kClientBinary[] = "tributary-client";
+
+// The description of a remote command, for both binaries' help.
+constexpr const char* RemoteCommandDescription(std::string_view name) {
+  for (const RemoteCommand& command : kRemoteCommands) {
+    if (name == command.name) return command.description;
+  }
+  return "";
+}
+
+}  // namespace tributary::cli
