@@ -2,7 +2,10 @@
 // peak resident memory of each process (wait4 rusage), uncompressed and gzip output. Prints
 // figures; decides nothing (docs/BENCHMARKS.md).
 //
-//   bench_convert [--repeat N] [--dcm2niix PATH] FOLDER...
+//   bench_convert [--repeat N] [--uncompressed-only] [--dcm2niix PATH] FOLDER...
+//
+// The tools run in turn, round after round (not all runs of one tool, then the next), so a slow
+// spell of a shared machine affects each alike; each figure is the median of N rounds.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,22 +58,36 @@ struct Tool {
   std::vector<std::string> argv;  // output folder appended where "{out}" stands
 };
 
-Measure Median(const Tool& tool, const fs::path& out, int repeat) {
-  std::vector<Measure> runs;
-  for (int r = 0; r < repeat; ++r) {
-    fs::remove_all(out);
-    fs::create_directories(out);
-    std::vector<std::string> argv = tool.argv;
-    for (std::string& a : argv) {
-      if (a == "{out}") a = out.string();
-    }
-    runs.push_back(RunQuietly(argv));
+Measure RunOnce(const Tool& tool, const fs::path& out) {
+  fs::remove_all(out);
+  fs::create_directories(out);
+  std::vector<std::string> argv = tool.argv;
+  for (std::string& a : argv) {
+    if (a == "{out}") a = out.string();
   }
-  std::sort(runs.begin(), runs.end(),
-            [](const Measure& a, const Measure& b) { return a.seconds < b.seconds; });
-  Measure median = runs[runs.size() / 2];
-  for (const Measure& m : runs) median.peak_rss_kib = std::max(median.peak_rss_kib, m.peak_rss_kib);
-  return median;
+  return RunQuietly(argv);
+}
+
+// The median wall time (and the largest peak RSS) of each tool, the tools' runs interleaved
+// round by round so that a slow spell of a shared machine hits all of them alike.
+std::vector<Measure> InterleavedMedians(const std::vector<Tool>& tools, const fs::path& scratch,
+                                        int repeat) {
+  std::vector<std::vector<Measure>> runs(tools.size());
+  for (int r = 0; r < repeat; ++r) {
+    for (std::size_t t = 0; t < tools.size(); ++t) {
+      runs[t].push_back(RunOnce(tools[t], scratch / tools[t].name));
+    }
+  }
+  std::vector<Measure> medians;
+  for (std::vector<Measure>& tool_runs : runs) {
+    std::sort(tool_runs.begin(), tool_runs.end(),
+              [](const Measure& a, const Measure& b) { return a.seconds < b.seconds; });
+    Measure median = tool_runs[tool_runs.size() / 2];
+    for (const Measure& m : tool_runs)
+      median.peak_rss_kib = std::max(median.peak_rss_kib, m.peak_rss_kib);
+    medians.push_back(median);
+  }
+  return medians;
 }
 
 std::size_t CountFiles(const fs::path& folder, const std::string& suffix) {
@@ -97,12 +114,15 @@ std::string Label(const std::string& folder) {
 
 int main(int argc, char** argv) {
   int repeat = 5;
+  bool uncompressed_only = false;
   std::string dcm2niix = "dcm2niix";
   std::vector<std::string> folders;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--repeat" && i + 1 < argc) {
       repeat = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--uncompressed-only") {
+      uncompressed_only = true;
     } else if (arg == "--dcm2niix" && i + 1 < argc) {
       dcm2niix = argv[++i];
     } else {
@@ -110,7 +130,8 @@ int main(int argc, char** argv) {
     }
   }
   if (folders.empty()) {
-    std::cerr << "usage: bench_convert [--repeat N] [--dcm2niix PATH] FOLDER...\n";
+    std::cerr << "usage: bench_convert [--repeat N] [--uncompressed-only] [--dcm2niix PATH] "
+                 "FOLDER...\n";
     return 2;
   }
   fs::path scratch = fs::temp_directory_path() / ("bench_convert_" + std::to_string(::getpid()));
@@ -118,6 +139,7 @@ int main(int argc, char** argv) {
               "peak RSS MiB", "files");
   for (const std::string& folder : folders) {
     for (bool compress : {false, true}) {
+      if (compress && uncompressed_only) continue;
       std::vector<Tool> tools = {
           {"tributary convert", {TRIBUTARY_CLI, "convert", folder, "--out", "{out}", "-q"}},
           {"dcm2niix",
@@ -129,19 +151,17 @@ int main(int argc, char** argv) {
                          {dcm2niix, "-b", "y", "-z", "i", "-f", "%p_%s", "-o", "{out}", folder}});
       }
       if (!compress) tools[0].argv.push_back("--no-compress");
-      double tributary_seconds = 0;
-      for (const Tool& tool : tools) {
-        fs::path out = scratch / tool.name;
-        Measure m = Median(tool, out, repeat);
-        std::size_t files = CountFiles(out, compress ? ".nii.gz" : ".nii");
+      std::vector<Measure> medians = InterleavedMedians(tools, scratch, repeat);
+      for (std::size_t t = 0; t < tools.size(); ++t) {
+        const Tool& tool = tools[t];
+        const Measure& m = medians[t];
+        std::size_t files = CountFiles(scratch / tool.name, compress ? ".nii.gz" : ".nii");
         std::printf("%-28s %-10s %-22s %9.3f %12.1f %8zu%s\n", Label(folder).c_str(),
                     compress ? ".nii.gz" : ".nii", tool.name.c_str(), m.seconds,
                     m.peak_rss_kib / 1024.0, files, m.exit_code == 0 ? "" : "  (exit code not 0)");
-        if (tool.name == tools.front().name) {
-          tributary_seconds = m.seconds;
-        } else {
+        if (t > 0) {
           std::printf("%-28s %-10s %-22s %9.2f\n", "", "", ("ratio vs " + tool.name).c_str(),
-                      tributary_seconds / m.seconds);
+                      medians[0].seconds / m.seconds);
         }
       }
     }
