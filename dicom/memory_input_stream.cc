@@ -1,6 +1,7 @@
 #include "dicom/memory_input_stream.h"
 
 #include <dcmtk/dcmdata/dcerror.h>
+#include <dcmtk/dcmdata/dcistrmf.h>
 #include <dcmtk/dcmdata/dcistrmz.h>
 
 #include <algorithm>
@@ -70,10 +71,11 @@ struct ProducerHolder {
 class MemoryInputStream : private ProducerHolder, public DcmInputStream {
  public:
   MemoryInputStream(std::shared_ptr<const std::string> owner, std::string_view bytes,
-                    std::size_t position, std::size_t max_inflated)
+                    std::size_t position, std::size_t max_inflated, std::string file = {})
       : ProducerHolder{MemoryProducer(std::move(owner), bytes, position)},
         DcmInputStream(&static_cast<ProducerHolder&>(*this).producer),
-        max_inflated_(max_inflated) {}
+        max_inflated_(max_inflated),
+        file_(std::move(file)) {}
 
   DcmInputStreamFactory* newFactory() const override;
 
@@ -108,6 +110,7 @@ class MemoryInputStream : private ProducerHolder, public DcmInputStream {
  private:
   std::size_t max_inflated_;
   bool inflated_ = false;
+  std::string file_;  // the file `bytes` were read from, if any (see NewFileImageInputStream)
 };
 
 // Re-creates the stream at one position: how DCMTK loads a value it skipped while parsing.
@@ -133,6 +136,9 @@ class MemoryStreamFactory : public DcmInputStreamFactory {
 DcmInputStreamFactory* MemoryInputStream::newFactory() const {
   // Only without DCMTK's own filter (never installed here for zlib): positions are in `producer`.
   if (currentProducer() != &producer) return nullptr;
+  // Positions in a file's own bytes are offsets in the file: DCMTK's file factory reopens it there.
+  if (!file_.empty() && !inflated_)
+    return new DcmInputFileStreamFactory(OFFilename(file_.c_str()), producer.position());
   return new MemoryStreamFactory(producer.owner(), producer.bytes(), producer.position());
 }
 
@@ -141,6 +147,12 @@ DcmInputStreamFactory* MemoryInputStream::newFactory() const {
 std::unique_ptr<DcmInputStream> NewMemoryInputStream(std::string_view bytes,
                                                      std::size_t max_inflated) {
   return std::make_unique<MemoryInputStream>(nullptr, bytes, 0, max_inflated);
+}
+
+std::unique_ptr<DcmInputStream> NewFileImageInputStream(std::string_view bytes,
+                                                        const std::string& path,
+                                                        std::size_t max_inflated) {
+  return std::make_unique<MemoryInputStream>(nullptr, bytes, 0, max_inflated, path);
 }
 
 }  // namespace tributary::dicom

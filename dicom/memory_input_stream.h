@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace tributary::dicom {
@@ -26,5 +27,14 @@ namespace tributary::dicom {
 // from `bytes` later).
 std::unique_ptr<DcmInputStream> NewMemoryInputStream(std::string_view bytes,
                                                      std::size_t max_inflated);
+
+// The same over a copy of the whole file at `path`, except that values skipped while parsing are
+// loaded later from the file itself (DCMTK's file stream factory, at the same offset): `bytes` may
+// be released as soon as parsing ends. (Values of a deflated data set still come from the inflated
+// copy, which their factories keep.) Parsing a small file this way avoids the stdio calls DCMTK's
+// file stream makes per element — about a fifth of the instructions of reading a 30 KiB header.
+std::unique_ptr<DcmInputStream> NewFileImageInputStream(std::string_view bytes,
+                                                        const std::string& path,
+                                                        std::size_t max_inflated);
 
 }  // namespace tributary::dicom

@@ -11,9 +11,13 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -662,12 +666,19 @@ absl::Status ReadHeader(Instance& instance) {
 // Kept: the image pixel module (group 0028), the pixel data (still lazily loaded from its file),
 // and the functional groups of multi-frame instances.
 void PruneDataset(DcmDataset& d) {
-  for (unsigned long i = d.card(); i-- > 0;) {
+  // Front to back: DCMTK finds element i by walking the list from its start, so removing at the
+  // position just past the elements kept so far costs a few steps, where removing from the back
+  // cost a walk over the whole list per element.
+  for (unsigned long i = 0; i < d.card();) {
     const DcmTag& tag = d.getElement(i)->getTag();
     bool keep = tag.getGTag() == 0x0028 || tag == DCM_PixelData ||
                 tag == DCM_PerFrameFunctionalGroupsSequence ||
                 tag == DCM_SharedFunctionalGroupsSequence;
-    if (!keep) delete d.remove(i);
+    if (keep) {
+      ++i;
+    } else {
+      delete d.remove(i);
+    }
   }
 }
 
@@ -1248,12 +1259,49 @@ struct SeriesReader::Impl {
 
 namespace {
 
+// Files up to this size are read whole and parsed from memory (their pixel data is still loaded
+// from the file when decoded); larger ones are parsed through DCMTK's file stream, which reads only
+// the header.
+constexpr std::size_t kReadWholeFileBytes = 256 * 1024;
+
+// The whole file if it is at most `limit` bytes, else nothing.
+std::optional<std::string> ReadSmallFile(const std::string& path, std::size_t limit) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> bytes;
+  struct stat info {};
+  if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+      static_cast<std::size_t>(info.st_size) <= limit) {
+    std::string content(static_cast<std::size_t>(info.st_size), '\0');
+    std::size_t done = 0;
+    while (done < content.size()) {
+      ssize_t n = ::read(fd, content.data() + done, content.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    if (done == content.size()) bytes = std::move(content);
+  }
+  ::close(fd);
+  return bytes;
+}
+
 absl::StatusOr<std::unique_ptr<Instance>> LoadHeader(const std::string& path) {
   auto instance = std::make_unique<Instance>();
   instance->source = path;
   instance->file = std::make_unique<DcmFileFormat>();
-  OFCondition condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
-                                                   kHeaderReadLimit, ERM_autoDetect);
+  OFCondition condition = EC_Normal;
+  if (std::optional<std::string> bytes = ReadSmallFile(path, kReadWholeFileBytes)) {
+    std::unique_ptr<DcmInputStream> stream =
+        NewFileImageInputStream(*bytes, path, kMaxInflatedBytes);
+    instance->file->transferInit();
+    condition = instance->file->read(*stream, EXS_Unknown, EGL_noChange, kHeaderReadLimit);
+    instance->file->transferEnd();
+    if (condition == EC_StreamNotifyClient) condition = EC_EndOfStream;  // truncated file
+  } else {
+    condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kHeaderReadLimit,
+                                         ERM_autoDetect);
+  }
   if (condition.bad()) {
     return absl::InvalidArgumentError(std::string("not readable DICOM: ") + condition.text());
   }

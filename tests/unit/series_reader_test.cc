@@ -467,6 +467,35 @@ TEST(SeriesReader, AddFilesKeepsInputOrderWhateverTheThreads) {
   std::filesystem::remove_all(dir);
 }
 
+// Small files are parsed from a copy in memory and large ones through DCMTK's file stream; either
+// way a pixel data value too long to load with the header is read from the file when the series
+// is built.
+TEST(SeriesReader, PixelDataIsLoadedFromTheFileWhenBuiltWhateverTheFileSize) {
+  std::string dir = ::testing::TempDir() + "lazy_pixels_" + std::to_string(::getpid()) + "/";
+  std::filesystem::create_directories(dir);
+  for (unsigned size : {64u, 400u}) {  // 8 KiB of pixels (file read whole); 320 KiB (streamed)
+    std::vector<SliceTruth> slices = AxialStack({0, 1.5, 3, 4.5});
+    std::vector<std::string> paths;
+    for (std::size_t i = 0; i < slices.size(); ++i) {
+      slices[i].rows = size;
+      slices[i].columns = size;
+      testing::FillPattern(slices[i], static_cast<int>(i));
+      paths.push_back(dir + std::to_string(size) + "_" + std::to_string(i) + ".dcm");
+      std::ofstream(paths.back(), std::ios::binary)
+          << testing::Encode(*testing::MakeSeriesSlice(slices[i], static_cast<int>(i)));
+    }
+    dicom::SeriesReader reader;
+    for (const absl::Status& status : reader.AddFiles(paths, 2, nullptr)) {
+      ASSERT_TRUE(status.ok()) << status;
+    }
+    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(series), slices, 0),
+              std::size_t{size} * size * slices.size())
+        << size;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(SeriesReader, RefusesAVolumeLargerThanTheLimitBeforeAllocatingIt) {
   auto file = testing::MakeCtSlice();
   file->getDataset()->putAndInsertUint16(DCM_Rows, 65535);
