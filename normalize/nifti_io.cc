@@ -9,6 +9,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/parallel.h"
+#include "normalize/gzip_file.h"
+
 namespace tributary::normalize {
 namespace {
 
@@ -65,13 +68,12 @@ absl::Status WriteTyped(const common::Volume& volume, const std::string& path) {
   return WriteAs<T, 3>(volume, path);
 }
 
-}  // namespace
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
-absl::Status WriteNifti(const common::Volume& volume, const std::string& path) {
-  if (volume.voxels.size() != volume.VoxelCount() * common::PixelSize(volume.pixel_type)) {
-    return absl::InvalidArgumentError("volume buffer does not match its size and pixel type");
-  }
-  if (volume.VoxelCount() == 0) return absl::InvalidArgumentError("empty volume");
+absl::Status WriteUncompressed(const common::Volume& volume, const std::string& path) {
   switch (volume.pixel_type) {
     case common::PixelType::kUint8:
       return WriteTyped<std::uint8_t>(volume, path);
@@ -85,6 +87,23 @@ absl::Status WriteNifti(const common::Volume& volume, const std::string& path) {
       return WriteTyped<float>(volume, path);
   }
   return absl::InvalidArgumentError("unknown pixel type");
+}
+
+}  // namespace
+
+absl::Status WriteNifti(const common::Volume& volume, const std::string& path) {
+  if (volume.voxels.size() != volume.VoxelCount() * common::PixelSize(volume.pixel_type)) {
+    return absl::InvalidArgumentError("volume buffer does not match its size and pixel type");
+  }
+  if (volume.VoxelCount() == 0) return absl::InvalidArgumentError("empty volume");
+  if (!EndsWith(path, ".gz")) return WriteUncompressed(volume, path);
+  // ITK's writer deflates on one core; write the .nii and gzip it on all of them instead.
+  const std::string uncompressed = path + ".uncompressed.nii";
+  absl::Status status = WriteUncompressed(volume, uncompressed);
+  if (status.ok()) status = GzipFile(uncompressed, path, common::CoreCount());
+  std::error_code ignored;
+  std::filesystem::remove(uncompressed, ignored);
+  return status;
 }
 
 absl::StatusOr<common::Volume> ReadNifti(const std::string& path) {

@@ -7,7 +7,8 @@
 
 namespace tributary::normalize {
 
-// Writes `volume` as NIfTI-1 with ITK: `.nii.gz` is gzip-compressed, `.nii` is not. The affine is
+// Writes `volume` as NIfTI-1 with ITK: `.nii.gz` is gzip-compressed (ITK writes the `.nii`,
+// GzipFile deflates it on every core, the `.nii` is removed), `.nii` is not. The affine is
 // the scanner (DICOM patient) frame converted from LPS to NIfTI's RAS, written as qform and sform
 // alike (both code 1, scanner-based). A volume with more than one time point is written 4D.
 absl::Status WriteNifti(const common::Volume& volume, const std::string& path);

@@ -1,12 +1,18 @@
 // normalize/: NIfTI writing and reading through ITK, sidecars and output names.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <random>
 
+#include "normalize/gzip_file.h"
 #include "normalize/nifti_io.h"
 #include "normalize/sidecar.h"
 
@@ -151,3 +157,71 @@ TEST(Sidecar, HoldsAcquisitionKeysAndReconstructionDecisions) {
 
 }  // namespace
 }  // namespace tributary
+
+namespace tributary::normalize {
+namespace {
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Inflates exactly one gzip member that must span the whole of `gz`.
+std::string InflateOneMember(const std::string& gz) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, 16 + 15), Z_OK);
+  std::string out;
+  std::string chunk(1 << 16, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    z.avail_out = static_cast<uInt>(chunk.size());
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(chunk.data(), chunk.size() - z.avail_out);
+  }
+  EXPECT_EQ(rc, Z_STREAM_END) << "not a complete gzip member";
+  EXPECT_EQ(z.avail_in, 0u) << "bytes after the first member";
+  inflateEnd(&z);
+  return out;
+}
+
+TEST(GzipFile, OneMemberThatInflatesToTheInputWhateverTheThreads) {
+  std::string dir = ::testing::TempDir() + "gzip_" + std::to_string(::getpid()) + "/";
+  std::filesystem::create_directories(dir);
+  std::mt19937 random(7);
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{131071}, std::size_t{131072},
+                           std::size_t{131073}, std::size_t{9 * 1024 * 1024 + 17}}) {
+    std::string input(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) {
+      // Runs that repeat across block boundaries (so the primed window matters), and noise.
+      input[i] = (i / 40000) % 2 == 0 ? static_cast<char>("tributary"[i % 9])
+                                      : static_cast<char>(random() & 0xFF);
+    }
+    const std::string in_path = dir + "in";
+    std::ofstream(in_path, std::ios::binary) << input;
+    std::string first;
+    for (unsigned threads : {1u, 3u}) {
+      const std::string out_path = dir + "out" + std::to_string(threads) + ".gz";
+      ASSERT_TRUE(GzipFile(in_path, out_path, threads).ok());
+      std::string gz = ReadWhole(out_path);
+      EXPECT_EQ(InflateOneMember(gz), input) << size << " bytes, " << threads << " threads";
+      if (first.empty()) first = gz;
+      EXPECT_EQ(gz, first) << "output depends on the thread count";
+      if (size > 1000) {
+        EXPECT_LT(gz.size(), size) << "nothing was compressed";
+      }
+    }
+    // An independent reader: gzip(1), when installed.
+    if (std::system("command -v gzip >/dev/null 2>&1") == 0) {
+      std::string check = "gzip -t '" + dir + "out1.gz'";
+      EXPECT_EQ(std::system(check.c_str()), 0) << size;
+    }
+  }
+  EXPECT_FALSE(GzipFile(dir + "missing", dir + "x.gz", 2).ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tributary::normalize
