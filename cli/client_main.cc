@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/admin_commands.h"
+#include "cli/run_app.h"
 #include "cli/upload_command.h"
 #include "common/version.h"
 #include "dicom/dictionary.h"
@@ -18,11 +19,5 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tributary::cli::AddUploadCommand(app, exit_code);
   tributary::cli::AddAdminCommands(app, exit_code);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);
-    return code == 0 ? 0 : 2;
-  }
-  return exit_code;
+  return tributary::cli::RunApp(app, argc, argv, exit_code);
 }

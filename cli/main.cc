@@ -15,6 +15,7 @@
 #include "cli/deidentify_command.h"
 #include "cli/keygen_command.h"
 #include "cli/remote_commands.h"
+#include "cli/run_app.h"
 #include "common/version.h"
 #include "dicom/dictionary.h"
 
@@ -65,11 +66,5 @@ int main(int argc, char** argv) {
   for (const auto& command : tributary::cli::kRemoteCommands) {
     app.add_subcommand(command.name, command.description)->group("Server commands");
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    int code = app.exit(error);
-    return code == 0 ? 0 : 2;
-  }
-  return exit_code;
+  return tributary::cli::RunApp(app, argc, argv, exit_code);
 }

@@ -392,43 +392,60 @@ void PutIfPresent(Metadata& out, const char* key, std::optional<double> value, d
   if (value) out[key] = *value * scale;
 }
 
+// Sidecar keys read straight from one attribute: BIDS name, tag, and for numbers the factor to
+// BIDS units (ms -> s).
+struct TextKey {
+  const char* name;
+  DcmTagKey tag;
+};
+struct NumberKey {
+  const char* name;
+  DcmTagKey tag;
+  double scale = 1;
+};
+const TextKey kTextKeys[] = {
+    {"Manufacturer", DCM_Manufacturer},
+    {"ManufacturersModelName", DCM_ManufacturerModelName},
+    {"SoftwareVersions", DCM_SoftwareVersions},
+    {"BodyPartExamined", DCM_BodyPartExamined},
+    {"PatientPosition", DCM_PatientPosition},
+    {"SeriesDescription", DCM_SeriesDescription},
+    {"ScanningSequence", DCM_ScanningSequence},
+    {"SequenceVariant", DCM_SequenceVariant},
+    {"ScanOptions", DCM_ScanOptions},
+    {"SequenceName", DCM_SequenceName},
+    {"ConvolutionKernel", DCM_ConvolutionKernel},
+    {"ReceiveCoilName", DCM_ReceiveCoilName},
+    {"InPlanePhaseEncodingDirectionDICOM", DCM_InPlanePhaseEncodingDirection},
+};
+const NumberKey kNumberKeys[] = {
+    {"MagneticFieldStrength", DCM_MagneticFieldStrength},
+    {"ImagingFrequency", DCM_ImagingFrequency},
+    {"ReconstructionDiameter", DCM_ReconstructionDiameter},
+    {"XRayTubeCurrent", DCM_XRayTubeCurrent},
+    {"KVP", DCM_KVP},
+    {"ExposureTime", DCM_ExposureTime, 0.001},
+    {"GantryDetectorTilt", DCM_GantryDetectorTilt},
+    {"InversionTime", DCM_InversionTime, 0.001},
+    {"FlipAngle", DCM_FlipAngle},
+    {"PixelBandwidth", DCM_PixelBandwidth},
+    {"PercentPhaseFOV", DCM_PercentPhaseFieldOfView},
+};
+
 // BIDS-style keys of the instance; nothing identifying (no names, IDs, dates, institutions).
 Metadata AcquisitionMetadata(const ElementIndex& h, const Instance& instance) {
   Metadata m;
+  for (const TextKey& key : kTextKeys) PutIfPresent(m, key.name, String(h, key.tag));
+  for (const NumberKey& key : kNumberKeys) PutIfPresent(m, key.name, Number(h, key.tag), key.scale);
   PutIfPresent(m, "Modality", instance.modality);
-  PutIfPresent(m, "Manufacturer", String(h, DCM_Manufacturer));
-  PutIfPresent(m, "ManufacturersModelName", String(h, DCM_ManufacturerModelName));
-  PutIfPresent(m, "SoftwareVersions", String(h, DCM_SoftwareVersions));
-  PutIfPresent(m, "MagneticFieldStrength", Number(h, DCM_MagneticFieldStrength));
-  PutIfPresent(m, "ImagingFrequency", Number(h, DCM_ImagingFrequency));
-  PutIfPresent(m, "BodyPartExamined", String(h, DCM_BodyPartExamined));
-  PutIfPresent(m, "PatientPosition", String(h, DCM_PatientPosition));
-  PutIfPresent(m, "SeriesDescription", String(h, DCM_SeriesDescription));
   PutIfPresent(m, "ProtocolName", instance.protocol);
-  PutIfPresent(m, "ScanningSequence", String(h, DCM_ScanningSequence));
-  PutIfPresent(m, "SequenceVariant", String(h, DCM_SequenceVariant));
-  PutIfPresent(m, "ScanOptions", String(h, DCM_ScanOptions));
-  PutIfPresent(m, "SequenceName", String(h, DCM_SequenceName));
-  PutIfPresent(m, "ConvolutionKernel", String(h, DCM_ConvolutionKernel));
-  PutIfPresent(m, "ReconstructionDiameter", Number(h, DCM_ReconstructionDiameter));
-  PutIfPresent(m, "XRayTubeCurrent", Number(h, DCM_XRayTubeCurrent));
-  PutIfPresent(m, "KVP", Number(h, DCM_KVP));
-  PutIfPresent(m, "ExposureTime", Number(h, DCM_ExposureTime), 0.001);
-  PutIfPresent(m, "GantryDetectorTilt", Number(h, DCM_GantryDetectorTilt));
   if (!instance.image_type.empty()) m["ImageType"] = Split(instance.image_type);
   if (instance.series_number != 0) m["SeriesNumber"] = instance.series_number;
   if (instance.echo_number) m["EchoNumber"] = *instance.echo_number;
   PutIfPresent(m, "EchoTime", instance.echo_time, 0.001);
   PutIfPresent(m, "RepetitionTime", instance.repetition_time_ms, 0.001);
-  PutIfPresent(m, "InversionTime", Number(h, DCM_InversionTime), 0.001);
-  PutIfPresent(m, "FlipAngle", Number(h, DCM_FlipAngle));
   PutIfPresent(m, "SliceThickness", instance.slice_thickness);
   PutIfPresent(m, "SpacingBetweenSlices", instance.spacing_between_slices);
-  PutIfPresent(m, "PixelBandwidth", Number(h, DCM_PixelBandwidth));
-  PutIfPresent(m, "ReceiveCoilName", String(h, DCM_ReceiveCoilName));
-  PutIfPresent(m, "PercentPhaseFOV", Number(h, DCM_PercentPhaseFieldOfView));
-  PutIfPresent(m, "InPlanePhaseEncodingDirectionDICOM",
-               String(h, DCM_InPlanePhaseEncodingDirection));
   // Philips MR private scale slope (2005,100E): the value that maps to floating point, recorded
   // only.
   std::optional<double> philips = Number(h, DcmTagKey(0x2005, 0x100E));
