@@ -96,9 +96,11 @@ DicomKind ProbeDicom(std::string_view bytes) {
     }
     std::string_view meta = bytes.substr(132, meta_end - 132);
     std::string_view uid(kDicomDirClassUid);
-    for (std::size_t pos = meta.find(uid); pos != std::string_view::npos; pos = meta.find(uid, pos + 1)) {
+    for (std::size_t pos = meta.find(uid); pos != std::string_view::npos;
+         pos = meta.find(uid, pos + 1)) {
       std::size_t after = pos + uid.size();
-      if (after == meta.size() || !(std::isdigit(static_cast<unsigned char>(meta[after])) || meta[after] == '.')) {
+      if (after == meta.size() ||
+          !(std::isdigit(static_cast<unsigned char>(meta[after])) || meta[after] == '.')) {
         return DicomKind::kDicomDir;
       }
     }
@@ -137,7 +139,8 @@ struct Engine {
 
   bool SafePrivate(std::uint16_t group, const std::string& creator, int element) const {
     for (const SafePrivateTag& safe : policy.safe_private) {
-      if (safe.group == group && safe.creator == creator && (element < 0 || safe.element == element)) {
+      if (safe.group == group && safe.creator == creator &&
+          (element < 0 || safe.element == element)) {
         return true;
       }
     }
@@ -164,7 +167,7 @@ struct Walk {
       if (impl.rules.private_action() != Action::kClean) return Decision::kPrivateRemove;
       if (tag.isPrivateReservation()) {
         return impl.SafePrivate(group, StringValue(element), -1) ? Decision::kPrivateKeep
-                                                                  : Decision::kPrivateRemove;
+                                                                 : Decision::kPrivateRemove;
       }
       const char* creator = tag.getPrivateCreator();
       if (creator != nullptr && number > 0xFF && impl.SafePrivate(group, creator, number & 0xFF)) {
@@ -182,7 +185,8 @@ struct Walk {
     if (listed) {
       action = *listed;
     } else if (element.ident() == EVR_UI) {
-      action = IsWellKnownUidAttribute(tag, StringValue(element)) ? Action::kKeep : Action::kRemapUid;
+      action =
+          IsWellKnownUidAttribute(tag, StringValue(element)) ? Action::kKeep : Action::kRemapUid;
     } else if (IsDate(element.ident()) && impl.shift_dates) {
       action = Action::kClean;  // unlisted dates move with the listed ones: intervals stay true
     } else if (inside_cleaned_sequence > 0 && IsText(element.ident())) {
@@ -206,9 +210,9 @@ struct Walk {
         for (unsigned long j = 0; j < sequence->card(); ++j) Collect(*sequence->getItem(j));
         continue;
       }
-      bool identifying = decision == Decision::kPatientId || decision == Decision::kPatientName ||
-                         (decision == Decision::kAction && action != Action::kKeep &&
-                          action != Action::kClean);
+      bool identifying =
+          decision == Decision::kPatientId || decision == Decision::kPatientName ||
+          (decision == Decision::kAction && action != Action::kKeep && action != Action::kClean);
       if (identifying && (IsText(element->ident()) || IsDate(element->ident()))) {
         scrubber.AddIdentifyingValue(StringValue(*element));
       }
@@ -229,7 +233,8 @@ struct Walk {
         case Decision::kPatientId: {
           std::string value = StringValue(*element);
           if (!value.empty()) {
-            PatientPseudonym nested = DerivePatientPseudonym(impl.key.bytes(), centre, "id:" + value);
+            PatientPseudonym nested =
+                DerivePatientPseudonym(impl.key.bytes(), centre, "id:" + value);
             element->putString(nested.id.c_str());
           }
           break;
@@ -350,7 +355,8 @@ struct Walk {
     std::size_t start = 0;
     while (true) {
       std::size_t end = value.find('\\', start);
-      std::string one = value.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      std::string one =
+          value.substr(start, end == std::string::npos ? std::string::npos : end - start);
       if (!out.empty() || start > 0) out.push_back('\\');
       out += RemapUid(impl.key.bytes(), one);
       if (end == std::string::npos) break;
@@ -377,7 +383,8 @@ void AddDeidentificationMarks(DcmDataset& dataset, const DeidPolicy& policy, boo
   delete dataset.remove(DCM_DeidentificationMethodCodeSequence);
   auto add_code = [&](const char* value, const char* meaning) {
     DcmItem* item = nullptr;
-    if (dataset.findOrCreateSequenceItem(DCM_DeidentificationMethodCodeSequence, item, -2).bad()) return;
+    if (dataset.findOrCreateSequenceItem(DCM_DeidentificationMethodCodeSequence, item, -2).bad())
+      return;
     item->putAndInsertString(DCM_CodeValue, value);
     item->putAndInsertString(DCM_CodingSchemeDesignator, "DCM");
     item->putAndInsertString(DCM_CodeMeaning, meaning);
@@ -392,7 +399,8 @@ void AddDeidentificationMarks(DcmDataset& dataset, const DeidPolicy& policy, boo
   dataset.putAndInsertString(DCM_LongitudinalTemporalInformationModified, temporal);
 }
 
-absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer, std::size_t hint) {
+absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer,
+                                      std::size_t hint) {
   std::string out;
   out.reserve(hint + 4096);
   // A small chunk, not zero-filled, drained into `out` as DCMTK fills it: a buffer the size of the
@@ -460,21 +468,24 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
                                                               std::string_view centre) const {
   switch (ProbeDicom(part10)) {
     case DicomKind::kNotDicom:
-      return absl::InvalidArgumentError("not DICOM: no DICM prefix and no DICOM data set at the start");
+      return absl::InvalidArgumentError(
+          "not DICOM: no DICM prefix and no DICOM data set at the start");
     case DicomKind::kDicomDir:
       return absl::InvalidArgumentError("not a storage instance: DICOMDIR (media directory)");
     case DicomKind::kInstance:
       break;
   }
   // Not DcmInputBufferStream: through it DCMTK allocates each value at its declared length before
-  // finding that the input ends (memory_input_stream.h). Declared before `file`, which reads from it.
+  // finding that the input ends (memory_input_stream.h). Declared before `file`, which reads from
+  // it.
   std::unique_ptr<DcmInputStream> stream = NewMemoryInputStream(part10, kMaxInflatedBytes);
   DcmFileFormat file;
   file.transferInit();
   OFCondition condition = file.read(*stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
   file.transferEnd();
   if (condition == EC_StreamNotifyClient) {
-    return absl::InvalidArgumentError("malformed DICOM: the file ends inside an attribute (truncated)");
+    return absl::InvalidArgumentError(
+        "malformed DICOM: the file ends inside an attribute (truncated)");
   }
   if (condition.bad()) {
     return absl::InvalidArgumentError(std::string("malformed DICOM: ") + condition.text());
@@ -482,7 +493,8 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   DcmDataset& dataset = *file.getDataset();
   std::string sop_class = StringValue(dataset, DCM_SOPClassUID);
   std::string sop_instance = StringValue(dataset, DCM_SOPInstanceUID);
-  if (sop_class.empty()) return absl::InvalidArgumentError("missing required attribute SOPClassUID (0008,0016)");
+  if (sop_class.empty())
+    return absl::InvalidArgumentError("missing required attribute SOPClassUID (0008,0016)");
   if (sop_instance.empty()) {
     return absl::InvalidArgumentError("missing required attribute SOPInstanceUID (0008,0018)");
   }
@@ -492,7 +504,8 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   if (!dcmIsaStorageSOPClassUID(sop_class.c_str(), ESSC_All)) {
     return absl::InvalidArgumentError("not a storage SOP class: " + sop_class);
   }
-  if (StringValue(dataset, DCM_BurnedInAnnotation) == "YES" && !impl_->policy.allow_burned_in_annotation) {
+  if (StringValue(dataset, DCM_BurnedInAnnotation) == "YES" &&
+      !impl_->policy.allow_burned_in_annotation) {
     return absl::FailedPreconditionError(
         "BurnedInAnnotation is YES: the pixels may show identifying text; refused (allow it per "
         "centre with the burned-in-annotation policy only after the pixels have been cleaned)");
@@ -500,15 +513,19 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   E_TransferSyntax xfer = dataset.getOriginalXfer();
   if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;
 
-  Walk walk{*impl_, centre, DerivePatientPseudonym(impl_->key.bytes(), centre, PatientIdentity(dataset)), {}};
+  Walk walk{*impl_,
+            centre,
+            DerivePatientPseudonym(impl_->key.bytes(), centre, PatientIdentity(dataset)),
+            {}};
   if (impl_->scrub_text) walk.Collect(dataset);
-  for (const DcmTagKey& mark : {DCM_PatientIdentityRemoved, DCM_DeidentificationMethod,
-                                DCM_DeidentificationMethodCodeSequence,
-                                DCM_LongitudinalTemporalInformationModified}) {
+  for (const DcmTagKey& mark :
+       {DCM_PatientIdentityRemoved, DCM_DeidentificationMethod,
+        DCM_DeidentificationMethodCodeSequence, DCM_LongitudinalTemporalInformationModified}) {
     delete dataset.remove(mark);  // findAndDeleteElement walks every element with a DcmStack
   }
   TRIB_RETURN_IF_ERROR(walk.Process(dataset));
-  if (!dataset.tagExists(DCM_PatientID)) dataset.putAndInsertString(DCM_PatientID, walk.patient.id.c_str());
+  if (!dataset.tagExists(DCM_PatientID))
+    dataset.putAndInsertString(DCM_PatientID, walk.patient.id.c_str());
   if (!dataset.tagExists(DCM_PatientName)) {
     dataset.putAndInsertString(DCM_PatientName, walk.patient.id.c_str());
   }

@@ -32,7 +32,8 @@ class Repository {
   absl::StatusOr<std::vector<CentreSummary>> ListCentres();
 
   // Uploads and instances.
-  absl::StatusOr<std::int64_t> StartUpload(const Principal& principal, const std::string& request_id);
+  absl::StatusOr<std::int64_t> StartUpload(const Principal& principal,
+                                           const std::string& request_id);
   // Keyed digests of original files already stored for the centre, with their studies' UIDs.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> FindStored(
       std::int64_t centre_id, const std::vector<std::string>& digests);
@@ -44,7 +45,8 @@ class Repository {
   absl::Status RecordReceipt(std::int64_t upload_id, const std::string& original_digest,
                              const std::string& outcome, const std::string& reason_code,
                              const std::string& detail);
-  absl::StatusOr<StudyCompletion> CompleteStudy(const Principal& principal, const std::string& study_uid,
+  absl::StatusOr<StudyCompletion> CompleteStudy(const Principal& principal,
+                                                const std::string& study_uid,
                                                 std::int64_t expected_instance_count);
 
   absl::StatusOr<std::vector<StudySummary>> ListStudies(const Principal& principal,

@@ -85,19 +85,23 @@ std::string IngestPipeline::KeyedDigest(const std::string& sha256_hex) const {
   return ToHex(HmacSha256(digest_key_, "original-sha256:" + sha256_hex));
 }
 
-absl::StatusOr<IngestOutcome> IngestPipeline::Reject(std::int64_t upload_id, const std::string& declared_sha256,
-                                                     RejectReason reason, std::string detail) const {
+absl::StatusOr<IngestOutcome> IngestPipeline::Reject(std::int64_t upload_id,
+                                                     const std::string& declared_sha256,
+                                                     RejectReason reason,
+                                                     std::string detail) const {
   IngestOutcome outcome;
   outcome.status = OutcomeStatus::kRejected;
   outcome.reason = reason;
   outcome.detail = std::move(detail);
-  TRIB_RETURN_IF_ERROR(repository_.RecordReceipt(upload_id, KeyedDigest(declared_sha256), "REJECTED",
-                                                 RejectReasonName(reason), outcome.detail));
+  TRIB_RETURN_IF_ERROR(repository_.RecordReceipt(upload_id, KeyedDigest(declared_sha256),
+                                                 "REJECTED", RejectReasonName(reason),
+                                                 outcome.detail));
   return outcome;
 }
 
 absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal& principal,
-                                                     std::int64_t upload_id, const std::string& declared_sha256,
+                                                     std::int64_t upload_id,
+                                                     const std::string& declared_sha256,
                                                      std::string_view bytes) const {
   IngestOutcome outcome;
   std::string actual = ToHex(Sha256(bytes));
@@ -106,13 +110,13 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal
     outcome.status = OutcomeStatus::kRejected;
     outcome.reason = reason;
     outcome.detail = std::move(detail);
-    TRIB_RETURN_IF_ERROR(
-        repository_.RecordReceipt(upload_id, keyed, "REJECTED", RejectReasonName(reason), outcome.detail));
+    TRIB_RETURN_IF_ERROR(repository_.RecordReceipt(upload_id, keyed, "REJECTED",
+                                                   RejectReasonName(reason), outcome.detail));
     return outcome;
   };
   if (actual != declared_sha256) {
-    return reject(RejectReason::kDigestMismatch,
-                  "SHA-256 of the received bytes is " + actual + ", the header declared " + declared_sha256);
+    return reject(RejectReason::kDigestMismatch, "SHA-256 of the received bytes is " + actual +
+                                                     ", the header declared " + declared_sha256);
   }
 
   // Re-sent file: answered from the database without de-identifying again.

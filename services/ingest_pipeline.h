@@ -45,14 +45,16 @@ class IngestPipeline {
         repository_(repository),
         digest_key_(std::move(key_for_digests)) {}
 
-  absl::StatusOr<IngestOutcome> Ingest(const provenance::Principal& principal, std::int64_t upload_id,
-                                       const std::string& declared_sha256, std::string_view bytes) const;
+  absl::StatusOr<IngestOutcome> Ingest(const provenance::Principal& principal,
+                                       std::int64_t upload_id, const std::string& declared_sha256,
+                                       std::string_view bytes) const;
 
   // Records a file refused before its bytes could be checked (too large, incomplete).
   absl::StatusOr<IngestOutcome> Reject(std::int64_t upload_id, const std::string& declared_sha256,
                                        RejectReason reason, std::string detail) const;
 
-  // HMAC(key, SHA-256 hex of the original): what the database keeps instead of the original's digest.
+  // HMAC(key, SHA-256 hex of the original): what the database keeps instead of the original's
+  // digest.
   std::string KeyedDigest(const std::string& sha256_hex) const;
   static bool IsSha256Hex(const std::string& text);
 
