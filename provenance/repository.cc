@@ -29,24 +29,44 @@ constexpr const char* kFindInstance =
 // instance and receipt. Nothing is written when an instance with this SOP Instance UID or these
 // original bytes exists; then no row comes back and the caller compares with the existing one.
 // (The foreign keys are checked at the end of the statement, so they see the rows of the CTEs.)
+//
+// Every file of a study would otherwise upsert the same patient, study, series and method rows,
+// and an upsert locks its row until commit: concurrent files of one study then waited for each
+// other's commit (WAL flush included) one by one. So known rows are only read (`known`,
+// `known_method`), and upserted only when missing, where the upsert also settles a concurrent
+// first insert. The study's last_received_at is moved forward at most every 5 seconds: one file
+// in that time takes the row lock; the others see a fresh value and leave the row alone.
 constexpr const char* kRecordInstance =
     "WITH fresh AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM instances "
     "    WHERE sop_instance_uid = $11 OR (centre_id = $1 AND original_digest = $14))), "
-    "p AS (INSERT INTO patients (centre_id, pseudonym) SELECT $1, $2 FROM fresh "
+    "known AS (SELECT se.id AS series_id, st.id AS study_id FROM series se "
+    "    JOIN studies st ON st.id = se.study_id JOIN patients pa ON pa.id = st.patient_id "
+    "    WHERE se.series_uid = $4 AND st.study_uid = $3 AND pa.centre_id = $1 "
+    "    AND pa.pseudonym = $2), "
+    "unknown AS (SELECT 1 FROM fresh WHERE NOT EXISTS (SELECT 1 FROM known)), "
+    "p AS (INSERT INTO patients (centre_id, pseudonym) SELECT $1, $2 FROM unknown "
     "    ON CONFLICT (centre_id, pseudonym) DO UPDATE SET pseudonym = EXCLUDED.pseudonym "
     "    RETURNING id), "
     "st AS (INSERT INTO studies (patient_id, study_uid) SELECT id, $3 FROM p "
     "    ON CONFLICT (study_uid) DO UPDATE SET last_received_at = now() RETURNING id), "
     "se AS (INSERT INTO series (study_id, series_uid, modality) SELECT id, $4, $5 FROM st "
     "    ON CONFLICT (series_uid) DO UPDATE SET modality = EXCLUDED.modality RETURNING id), "
+    "touched AS (UPDATE studies SET last_received_at = now() "
+    "    WHERE id = (SELECT study_id FROM known) "
+    "    AND last_received_at < now() - interval '5 seconds' AND EXISTS (SELECT 1 FROM fresh)), "
+    "series_row AS (SELECT series_id AS id FROM known, fresh UNION ALL SELECT id FROM se), "
     "b AS (INSERT INTO blobs (sha256, size) SELECT $6, $7 FROM fresh ON CONFLICT DO NOTHING), "
-    "m AS (INSERT INTO deid_methods (profile_edition, options, software_version) "
-    "    SELECT $8, $9, $10 FROM fresh ON CONFLICT (profile_edition, options, software_version) "
+    "known_method AS (SELECT id FROM deid_methods WHERE profile_edition = $8 AND options = $9 "
+    "    AND software_version = $10), "
+    "new_method AS (INSERT INTO deid_methods (profile_edition, options, software_version) "
+    "    SELECT $8, $9, $10 FROM fresh WHERE NOT EXISTS (SELECT 1 FROM known_method) "
+    "    ON CONFLICT (profile_edition, options, software_version) "
     "    DO UPDATE SET options = EXCLUDED.options RETURNING id), "
+    "m AS (SELECT id FROM known_method UNION ALL SELECT id FROM new_method), "
     "i AS (INSERT INTO instances (series_id, centre_id, sop_instance_uid, sop_class_uid, "
     "    transfer_syntax_uid, blob_sha256, original_digest, upload_id, deid_method_id, "
     "    date_shift_days) "
-    "    SELECT se.id, $1, $11, $12, $13, $6, $14, $15, m.id, $16 FROM se, m "
+    "    SELECT series_row.id, $1, $11, $12, $13, $6, $14, $15, m.id, $16 FROM series_row, m "
     "    ON CONFLICT DO NOTHING RETURNING id) "
     "INSERT INTO receipts (upload_id, original_digest, outcome, instance_id) "
     "SELECT $15, $14, 'STORED', id FROM i RETURNING instance_id";

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <pqxx/pqxx>
 #include <thread>
+#include <tuple>
 
 #include "provenance/repository.h"
 #include "services/postgres_cluster.h"
@@ -170,6 +172,53 @@ TEST_F(Database, ConcurrentRecordsOfOneStudyAllLand) {
   ASSERT_EQ(studies->size(), 1u);
   EXPECT_EQ((*studies)[0].instance_count, 100);
   EXPECT_EQ((*studies)[0].series_count, 1);
+}
+
+// Every file of a series used to upsert its patient, study, series and method rows, and the row
+// locks made concurrent files wait for each other's commits. Rows that exist are now only read;
+// the study's last_received_at moves forward at most every few seconds.
+TEST_F(Database, FilesOfAKnownSeriesLeaveItsRowsAloneAndRefreshTheStudyNowAndThen) {
+  Principal p = NewCentre("theta");
+  std::int64_t upload = repository_->StartUpload(p, "req").value();
+  ASSERT_TRUE(
+      repository_->RecordInstance(Record(p, upload, "2.25.4242000", std::string(64, 'c'))).ok());
+  pqxx::connection sql(cluster_->url());
+  const std::string study = "2.25.1" + std::to_string(p.centre_id);
+  auto versions = [&] {
+    pqxx::nontransaction n(sql);
+    pqxx::row r = n.exec_params1(
+        "SELECT pa.xmin::text, st.xmin::text, se.xmin::text, m.xmin::text, "
+        "  st.last_received_at > now() - interval '1 minute' "
+        "FROM studies st JOIN patients pa ON pa.id = st.patient_id "
+        "JOIN series se ON se.study_id = st.id "
+        "JOIN instances i ON i.series_id = se.id JOIN deid_methods m ON m.id = i.deid_method_id "
+        "WHERE st.study_uid = $1 LIMIT 1",
+        study);
+    return std::make_tuple(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                           r[3].as<std::string>(), r[4].as<bool>());
+  };
+  auto before = versions();
+  for (int i = 1; i <= 5; ++i) {
+    auto r = repository_->RecordInstance(Record(p, upload, "2.25.424200" + std::to_string(i),
+                                                std::string(63, 'c') + std::to_string(i)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->result, RecordResult::kStored);
+  }
+  EXPECT_EQ(versions(), before) << "a known patient, study, series or method row was rewritten";
+
+  {
+    pqxx::nontransaction n(sql);
+    n.exec_params0(
+        "UPDATE studies SET last_received_at = now() - interval '1 hour' "
+        "WHERE study_uid = $1",
+        study);
+  }
+  EXPECT_FALSE(std::get<4>(versions()));
+  ASSERT_TRUE(
+      repository_->RecordInstance(Record(p, upload, "2.25.4242009", std::string(63, 'd') + "9"))
+          .ok());
+  EXPECT_TRUE(std::get<4>(versions())) << "last_received_at was not moved forward";
+  EXPECT_EQ(repository_->ListStudies(p, "", 10).value()[0].instance_count, 7);
 }
 
 TEST_F(Database, StudyCompletionAndVisibility) {
