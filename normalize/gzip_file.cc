@@ -43,11 +43,17 @@ Compressed DeflateBlock(std::string_view input, std::size_t begin, std::size_t e
   out.bytes.resize(deflateBound(&z, static_cast<uLong>(end - begin)) + 16);
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data() + begin));
   z.avail_in = static_cast<uInt>(end - begin);
-  z.next_out = reinterpret_cast<Bytef*>(out.bytes.data());
-  z.avail_out = static_cast<uInt>(out.bytes.size());
-  int rc = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+  std::size_t produced = 0;
+  int rc = Z_OK;
+  do {  // deflateBound plus the flush marker is enough; grow anyway rather than cut the block
+    if (produced == out.bytes.size()) out.bytes.resize(out.bytes.size() * 2);
+    z.next_out = reinterpret_cast<Bytef*>(out.bytes.data() + produced);
+    z.avail_out = static_cast<uInt>(out.bytes.size() - produced);
+    rc = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+    produced = out.bytes.size() - z.avail_out;
+  } while ((rc == Z_OK || rc == Z_BUF_ERROR) && z.avail_out == 0);
   out.ok = last ? rc == Z_STREAM_END : (rc == Z_OK && z.avail_in == 0);
-  out.bytes.resize(out.bytes.size() - z.avail_out);
+  out.bytes.resize(produced);
   deflateEnd(&z);
   out.crc = static_cast<std::uint32_t>(crc32(
       0, reinterpret_cast<const Bytef*>(input.data() + begin), static_cast<uInt>(end - begin)));
