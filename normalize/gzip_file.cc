@@ -1,7 +1,6 @@
 #include "normalize/gzip_file.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -28,8 +27,8 @@ struct Compressed {
   bool ok = false;
 };
 
-// Raw deflate of input[begin, end), primed with the window before `begin`; a sync flush ends it
-// on a byte boundary unless it is the last block, which finishes the stream.
+// Raw deflate of input[begin, end), primed with the 32 KiB of `input` before `begin`; a sync
+// flush ends it on a byte boundary unless it is the last block, which finishes the stream.
 Compressed DeflateBlock(std::string_view input, std::size_t begin, std::size_t end, int level,
                         bool last) {
   Compressed out;
@@ -78,52 +77,40 @@ void PutLittleEndian32(std::string& out, std::uint32_t value) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
 }
 
-// The input, mapped read-only (an empty file maps to nothing).
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return;
-    struct stat info {};
-    if (::fstat(fd_, &info) != 0) return;
-    size_ = static_cast<std::size_t>(info.st_size);
-    if (size_ == 0) {
-      ok_ = true;
-      return;
-    }
-    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-    if (data == MAP_FAILED) return;
-    data_ = static_cast<const char*>(data);
-    ::madvise(data, size_, MADV_SEQUENTIAL);
-    ok_ = true;
+// Reads input[offset, offset + length) into `out`; false on a read error or a short file.
+bool ReadAt(int fd, std::size_t offset, std::size_t length, std::string& out) {
+  out.resize(length);
+  std::size_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
   }
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  bool ok() const { return ok_; }
-  std::string_view bytes() const { return {data_ == nullptr ? "" : data_, size_}; }
-
- private:
-  int fd_ = -1;
-  const char* data_ = nullptr;
-  std::size_t size_ = 0;
-  bool ok_ = false;
-};
+  return true;
+}
 
 }  // namespace
 
 absl::Status GzipFile(const std::string& input, const std::string& output, unsigned threads,
                       int level) {
-  MappedFile in(input);
-  if (!in.ok()) return ErrnoError("cannot read " + input);
-  const std::string_view data = in.bytes();
+  int in = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoError("cannot read " + input);
+  struct stat info {};
+  if (::fstat(in, &info) != 0) {
+    absl::Status status = ErrnoError("cannot read " + input);
+    ::close(in);
+    return status;
+  }
+  const std::size_t size = static_cast<std::size_t>(info.st_size);
   int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create " + output);
+  if (fd < 0) {
+    absl::Status status = ErrnoError("cannot create " + output);
+    ::close(in);
+    return status;
+  }
   auto fail = [&](absl::Status status) {
+    ::close(in);
     ::close(fd);
     ::unlink(output.c_str());
     return status;
@@ -133,31 +120,42 @@ absl::Status GzipFile(const std::string& input, const std::string& output, unsig
   if (!WriteAll(fd, std::string_view(header, sizeof header)))
     return fail(ErrnoError("write " + output));
 
-  const std::size_t blocks = std::max<std::size_t>(1, (data.size() + kBlock - 1) / kBlock);
+  // A round at a time: its blocks plus the 32 KiB before them are read into `window`, so memory
+  // stays near 2 x 8 MiB whatever the file size.
+  const std::size_t blocks = std::max<std::size_t>(1, (size + kBlock - 1) / kBlock);
   std::uint32_t crc = static_cast<std::uint32_t>(crc32(0, nullptr, 0));
+  std::string window;
   for (std::size_t first = 0; first < blocks; first += kBlocksPerRound) {
     const std::size_t count = std::min(kBlocksPerRound, blocks - first);
+    const std::size_t round_begin = std::min(first * kBlock, size);
+    const std::size_t round_end = std::min((first + count) * kBlock, size);
+    const std::size_t window_begin = round_begin > kDictionary ? round_begin - kDictionary : 0;
+    if (!ReadAt(in, window_begin, round_end - window_begin, window)) {
+      return fail(ErrnoError("cannot read " + input));
+    }
     std::vector<Compressed> round(count);
     common::ParallelFor(count, threads, [&](std::size_t i) {
       const std::size_t block = first + i;
-      const std::size_t begin = std::min(block * kBlock, data.size());
-      const std::size_t end = std::min(begin + kBlock, data.size());
-      round[i] = DeflateBlock(data, begin, end, level, block + 1 == blocks);
+      const std::size_t begin = std::min(block * kBlock, size);
+      const std::size_t end = std::min(begin + kBlock, size);
+      round[i] = DeflateBlock(window, begin - window_begin, end - window_begin, level,
+                              block + 1 == blocks);
     });
     for (std::size_t i = 0; i < count; ++i) {
       if (!round[i].ok) return fail(absl::InternalError("deflate failed for " + output));
       if (!WriteAll(fd, round[i].bytes)) return fail(ErrnoError("write " + output));
       const std::size_t block = first + i;
       const std::size_t length =
-          std::min(data.size(), (block + 1) * kBlock) - std::min(data.size(), block * kBlock);
+          std::min(size, (block + 1) * kBlock) - std::min(size, block * kBlock);
       crc = static_cast<std::uint32_t>(
           crc32_combine(crc, round[i].crc, static_cast<z_off_t>(length)));
     }
   }
   std::string trailer;
   PutLittleEndian32(trailer, crc);
-  PutLittleEndian32(trailer, static_cast<std::uint32_t>(data.size() & 0xFFFFFFFFu));
+  PutLittleEndian32(trailer, static_cast<std::uint32_t>(size & 0xFFFFFFFFu));
   if (!WriteAll(fd, trailer)) return fail(ErrnoError("write " + output));
+  ::close(in);
   if (::close(fd) != 0) {
     ::unlink(output.c_str());
     return ErrnoError("close " + output);
