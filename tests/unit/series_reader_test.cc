@@ -496,6 +496,78 @@ TEST(SeriesReader, PixelDataIsLoadedFromTheFileWhenBuiltWhateverTheFileSize) {
   std::filesystem::remove_all(dir);
 }
 
+// A Siemens mosaic written by the test: 4 oblique slices of 5 x 4 pixels tiled 2 x 2 into one
+// 10 x 8 image, NumberOfImagesInMosaic in its private block, and ImagePositionPatient placing the
+// whole mosaic as one image (Siemens' convention: the centre of the first tile is the centre of the
+// mosaic). Each tile's pixels must land where the tile's own geometry puts them.
+struct MosaicCase {
+  std::vector<SliceTruth> tiles;
+  std::unique_ptr<DcmFileFormat> file;
+};
+
+MosaicCase MakeMosaic(bool with_count) {
+  MosaicCase c;
+  const double a = 0.3;  // rotation about the y axis: an oblique stack
+  const std::array<double, 6> orientation = {std::cos(a), 0, -std::sin(a), 0, 1, 0};
+  const std::array<double, 3> normal = {std::sin(a), 0, std::cos(a)};  // row x column
+  const double step = 2.5;
+  const std::array<double, 3> first = {-7.0, 3.0, 11.0};
+  for (int t = 0; t < 4; ++t) {
+    SliceTruth tile;
+    tile.rows = 4;
+    tile.columns = 5;
+    tile.dx = 1.5;
+    tile.dy = 1.25;
+    tile.orientation = orientation;
+    for (int k = 0; k < 3; ++k) tile.position[k] = first[k] + normal[k] * step * t;
+    testing::FillPattern(tile, 40 + t);
+    c.tiles.push_back(tile);
+  }
+  SliceTruth mosaic = c.tiles.front();
+  mosaic.rows = 8;
+  mosaic.columns = 10;
+  for (int k = 0; k < 3; ++k) {  // back from the first tile to the mosaic's corner
+    mosaic.position[k] = first[k] - orientation[k] * mosaic.dx * (10 - 5) / 2.0 -
+                         orientation[3 + k] * mosaic.dy * (8 - 4) / 2.0;
+  }
+  mosaic.stored.assign(80, 0);
+  for (int t = 0; t < 4; ++t) {
+    for (unsigned r = 0; r < 4; ++r) {
+      for (unsigned col = 0; col < 5; ++col) {
+        mosaic.stored[(t / 2 * 4 + r) * 10 + (t % 2) * 5 + col] = c.tiles[t].stored[r * 5 + col];
+      }
+    }
+  }
+  c.file = testing::MakeSeriesSlice(mosaic, 0);
+  DcmDataset* d = c.file->getDataset();
+  d->putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\M\\ND\\MOSAIC");
+  d->putAndInsertString(DCM_SpacingBetweenSlices, "2.5");
+  d->putAndInsertString(DcmTag(0x0019, 0x0010, EVR_LO), "SIEMENS MR HEADER");
+  if (with_count) d->putAndInsertUint16(DcmTag(0x0019, 0x100A, EVR_US), 4);
+  return c;
+}
+
+TEST(SeriesReader, SiemensMosaicIsCutIntoSlicesPlacedByTheirOwnGeometry) {
+  MosaicCase c = MakeMosaic(true);
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(testing::Encode(*c.file), "mosaic").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  const common::Volume& v = OnlyVolume(series);
+  EXPECT_EQ(v.size, (std::array<std::size_t, 4>{5, 4, 4, 1}));
+  EXPECT_NEAR(v.spacing[2], 2.5, 1e-6);
+  EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(v, c.tiles, 0), std::size_t{5 * 4 * 4});
+}
+
+TEST(SeriesReader, MosaicWithoutItsImageCountFailsItsSeriesWithAReason) {
+  MosaicCase c = MakeMosaic(false);
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(testing::Encode(*c.file), "mosaic").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_FALSE(series.status.ok());
+  EXPECT_NE(std::string(series.status.message()).find("NumberOfImagesInMosaic"), std::string::npos)
+      << series.status;
+}
+
 TEST(SeriesReader, RefusesAVolumeLargerThanTheLimitBeforeAllocatingIt) {
   auto file = testing::MakeCtSlice();
   file->getDataset()->putAndInsertUint16(DCM_Rows, 65535);
