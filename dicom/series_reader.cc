@@ -237,6 +237,8 @@ struct Instance {
   int mosaic_images = 0;              // Siemens mosaic: number of tiles holding images
   std::optional<Vec3> mosaic_normal;  // CSA SliceNormalVector: the order of the tiles in space
   std::vector<double> mosaic_times;   // CSA MosaicRefAcqTimes (ms), per tile
+  // JPEG 2000 frames over several fragments: the first fragment of each frame (FrameStarts).
+  std::vector<unsigned long> fragment_starts;
   Metadata metadata;
 };
 
@@ -301,6 +303,52 @@ bool IsJpeg2000(E_TransferSyntax xfer) {
          xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
 }
 
+// The first fragment (item index; item 0 is the offset table) of each of `frames` frames when a
+// multi-frame instance has more fragments than frames: the Basic Offset Table says where each
+// frame starts, or, when it is empty, each frame ends with the fragment whose data end with the
+// codestream's EOC marker (FF D9, then possibly one byte of padding), as DCMTK's own JPEG decoder
+// splits them.
+absl::StatusOr<std::vector<unsigned long>> FrameStarts(DcmPixelSequence& fragments,
+                                                       unsigned frames) {
+  const unsigned long count = fragments.card() - 1;
+  std::vector<unsigned long> starts;
+  DcmPixelItem* table = nullptr;
+  Uint8* table_data = nullptr;
+  if (fragments.getItem(table, 0).good() && table->getLength() == 4ul * frames &&
+      table->getUint8Array(table_data).good() && table_data != nullptr) {
+    std::uint64_t offset = 0;  // of each fragment's item, from the first fragment's item
+    for (unsigned long i = 1; i <= count && starts.size() < frames; ++i) {
+      const Uint8* entry = table_data + 4 * starts.size();
+      const std::uint32_t wanted = entry[0] | (entry[1] << 8) | (entry[2] << 16) |
+                                   (static_cast<std::uint32_t>(entry[3]) << 24);
+      if (offset == wanted) starts.push_back(i);
+      DcmPixelItem* item = nullptr;
+      if (fragments.getItem(item, i).bad()) break;
+      offset += 8 + item->getLength();
+    }
+  } else {
+    starts.push_back(1);
+    for (unsigned long i = 1; i < count; ++i) {
+      DcmPixelItem* item = nullptr;
+      Uint8* data = nullptr;
+      if (fragments.getItem(item, i).bad() || item->getUint8Array(data).bad() || data == nullptr)
+        continue;
+      const Uint32 length = item->getLength();
+      const bool eoc = (length >= 2 && data[length - 2] == 0xFF && data[length - 1] == 0xD9) ||
+                       (length >= 3 && data[length - 3] == 0xFF && data[length - 2] == 0xD9 &&
+                        data[length - 1] == 0x00);
+      if (eoc) starts.push_back(i + 1);
+    }
+  }
+  if (starts.size() != frames) {
+    return absl::InvalidArgumentError(
+        "JPEG 2000 pixel data: cannot tell which of its " + std::to_string(count) +
+        " fragments belong to which of its " + std::to_string(frames) +
+        " frames (the offset table and end-of-codestream markers do not match the frame count)");
+  }
+  return starts;
+}
+
 // DCMTK has no JPEG 2000 codec: the frame's fragments go to OpenJPEG (jpeg2000.h).
 absl::Status DecodeJpeg2000Frame(Instance& instance, DcmElement& element, unsigned frame,
                                  std::vector<std::int32_t>& stored) {
@@ -313,14 +361,23 @@ absl::Status DecodeJpeg2000Frame(Instance& instance, DcmElement& element, unsign
       fragments == nullptr || fragments->card() < 2) {
     return absl::InvalidArgumentError(instance.source + ": JPEG 2000 pixel data without fragments");
   }
-  // Item 0 is the offset table; then one fragment per frame, or all fragments for one frame.
-  unsigned long first = 1, last = fragments->card() - 1;
-  if (instance.frames > 1) {
-    if (fragments->card() - 1 != instance.frames) {
-      return absl::UnimplementedError(instance.source +
-                                      ": JPEG 2000 frames split over several fragments");
-    }
+  // Item 0 is the offset table; then all fragments for one frame, one fragment per frame, or
+  // frames split over several fragments (found once per instance).
+  const unsigned long count = fragments->card() - 1;
+  unsigned long first = 1, last = count;
+  if (instance.frames > 1 && count == instance.frames) {
     first = last = frame + 1;
+  } else if (instance.frames > 1) {
+    if (instance.fragment_starts.empty()) {
+      absl::StatusOr<std::vector<unsigned long>> starts = FrameStarts(*fragments, instance.frames);
+      if (!starts.ok()) {
+        return absl::InvalidArgumentError(instance.source + ": " +
+                                          std::string(starts.status().message()));
+      }
+      instance.fragment_starts = *std::move(starts);
+    }
+    first = instance.fragment_starts[frame];
+    last = frame + 1 < instance.frames ? instance.fragment_starts[frame + 1] - 1 : count;
   }
   std::string encoded;
   for (unsigned long i = first; i <= last; ++i) {

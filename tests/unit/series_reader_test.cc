@@ -18,6 +18,7 @@
 #include <sstream>
 #include <variant>
 
+#include "tests/unit/jpeg2000_encode.h"
 #include "tests/unit/synthetic_dicom.h"
 #include "tests/unit/synthetic_series.h"
 
@@ -369,7 +370,7 @@ TEST(SeriesReader, UndecodableJpeg2000FailsItsSeriesWithAReason) {
 
 // One enhanced MR instance holding `slices` as frames (in the given order): orientation, pixel
 // measures and rescale shared, position per frame.
-std::string EnhancedInstance(const std::vector<SliceTruth>& slices) {
+std::unique_ptr<DcmFileFormat> EnhancedFile(const std::vector<SliceTruth>& slices) {
   auto file = testing::MakeSeriesSlice(slices.front(), 0);
   DcmDataset* d = file->getDataset();
   d->putAndInsertString(DCM_SOPClassUID, UID_EnhancedMRImageStorage);
@@ -408,7 +409,11 @@ std::string EnhancedInstance(const std::vector<SliceTruth>& slices) {
   }
   d->putAndInsertUint16Array(DCM_PixelData, pixels.data(),
                              static_cast<unsigned long>(pixels.size()));
-  return testing::Encode(*file);
+  return file;
+}
+
+std::string EnhancedInstance(const std::vector<SliceTruth>& slices) {
+  return testing::Encode(*EnhancedFile(slices));
 }
 
 TEST(SeriesReader, EnhancedMultiFramePlacesEachFrameByItsFunctionalGroups) {
@@ -566,6 +571,101 @@ TEST(SeriesReader, MosaicWithoutItsImageCountFailsItsSeriesWithAReason) {
   EXPECT_FALSE(series.status.ok());
   EXPECT_NE(std::string(series.status.message()).find("NumberOfImagesInMosaic"), std::string::npos)
       << series.status;
+}
+
+// Replaces the pixel data of `file` with one lossless JPEG 2000 codestream per frame, each cut
+// into `pieces` fragments (at even offsets, as fragments have even lengths), with a Basic Offset
+// Table or an empty one.
+void PutJpeg2000(DcmFileFormat& file, const std::vector<SliceTruth>& frames, int pieces,
+                 bool offset_table) {
+  auto* sequence = new DcmPixelSequence(DCM_PixelSequenceTag);
+  auto* table = new DcmPixelItem(DCM_PixelItemTag);
+  sequence->insert(table);
+  std::vector<Uint8> offsets;
+  std::uint32_t offset = 0;
+  for (const SliceTruth& frame : frames) {
+    bool is_signed =
+        std::any_of(frame.stored.begin(), frame.stored.end(), [](int v) { return v < 0; });
+    std::string code = testing::EncodeJpeg2000(frame.stored, frame.rows, frame.columns, is_signed);
+    ASSERT_FALSE(code.empty());
+    for (int b = 0; b < 4; ++b) offsets.push_back(static_cast<Uint8>(offset >> (8 * b)));
+    std::size_t cut = (code.size() / pieces) & ~std::size_t{1};
+    for (int p = 0; p < pieces; ++p) {
+      std::size_t begin = p * cut, end = p + 1 == pieces ? code.size() : (p + 1) * cut;
+      auto* item = new DcmPixelItem(DCM_PixelItemTag);
+      item->putUint8Array(reinterpret_cast<const Uint8*>(code.data() + begin),
+                          static_cast<unsigned long>(end - begin));
+      sequence->insert(item);
+      offset += 8 + static_cast<std::uint32_t>((end - begin + 1) & ~std::size_t{1});
+    }
+  }
+  if (offset_table)
+    table->putUint8Array(offsets.data(), static_cast<unsigned long>(offsets.size()));
+  auto* pixels = new DcmPixelData(DCM_PixelData);
+  pixels->putOriginalRepresentation(EXS_JPEG2000LosslessOnly, nullptr, sequence);
+  file.getDataset()->insert(pixels, true);
+}
+
+std::vector<SliceTruth> SignedAxialStack() {
+  std::vector<SliceTruth> slices = AxialStack({0, 1.5, 3});
+  for (SliceTruth& s : slices) {
+    for (int& v : s.stored) v -= 1700;  // signed 16-bit, negative and positive
+  }
+  return slices;
+}
+
+TEST(SeriesReader, Jpeg2000SlicesDecodeExactlyAlsoWhenAFrameSpansFragments) {
+  std::vector<SliceTruth> slices = SignedAxialStack();
+  dicom::SeriesReader reader;
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    auto file = testing::MakeSeriesSlice(slices[i], static_cast<int>(i));
+    PutJpeg2000(*file, {slices[i]}, static_cast<int>(i) + 1, false);  // 1, 2, 3 fragments
+    std::string bytes = testing::Encode(*file, EXS_JPEG2000LosslessOnly);
+    ASSERT_FALSE(bytes.empty());
+    ASSERT_TRUE(reader.AddBytes(bytes, "j2k" + std::to_string(i)).ok());
+  }
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(series), slices, 0),
+            std::size_t{80 * 3});
+}
+
+TEST(SeriesReader, Jpeg2000MultiFrameWithFramesOverSeveralFragments) {
+  std::vector<SliceTruth> slices = SignedAxialStack();
+  for (bool offset_table : {false, true}) {
+    auto file = EnhancedFile(slices);
+    PutJpeg2000(*file, slices, 2, offset_table);
+    dicom::SeriesReader reader;
+    ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEG2000LosslessOnly), "j2k").ok());
+    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(series), slices, 0),
+              std::size_t{80 * 3})
+        << (offset_table ? "with" : "without") << " an offset table";
+  }
+}
+
+TEST(SeriesReader, Jpeg2000FramesThatCannotBeToldApartFailWithAReason) {
+  std::vector<SliceTruth> slices = SignedAxialStack();
+  auto file = EnhancedFile(slices);
+  PutJpeg2000(*file, slices, 2, false);
+  // Drop the second half of the first frame: without an offset table, only two end-of-codestream
+  // markers are left for three frames.
+  DcmPixelData* pixels = nullptr;
+  DcmElement* element = nullptr;
+  ASSERT_TRUE(file->getDataset()->findAndGetElement(DCM_PixelData, element).good());
+  pixels = static_cast<DcmPixelData*>(element);
+  DcmPixelSequence* sequence = nullptr;
+  E_TransferSyntax xfer = EXS_Unknown;
+  const DcmRepresentationParameter* parameter = nullptr;
+  pixels->getOriginalRepresentationKey(xfer, parameter);
+  ASSERT_TRUE(pixels->getEncapsulatedRepresentation(xfer, parameter, sequence).good());
+  DcmPixelItem* dropped = nullptr;
+  ASSERT_TRUE(sequence->remove(dropped, 2).good());  // item 0 is the (empty) offset table
+  delete dropped;
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEG2000LosslessOnly), "j2k").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_EQ(series.status.code(), absl::StatusCode::kInvalidArgument) << series.status;
+  EXPECT_NE(series.status.message().find("fragments"), std::string::npos) << series.status;
 }
 
 TEST(SeriesReader, RefusesAVolumeLargerThanTheLimitBeforeAllocatingIt) {
