@@ -12,7 +12,6 @@
 
 #include "cli/input_files.h"
 #include "common/parallel.h"
-#include "dicom/deidentifier.h"
 #include "dicom/series_reader.h"
 #include "normalize/nifti_io.h"
 #include "normalize/sidecar.h"
@@ -44,16 +43,6 @@ struct SkippedFile {
   std::string path;
   std::string reason;
 };
-
-// What the first bytes of a file say it is (dicom::ProbeDicom); reading 4 KiB covers the meta
-// header.
-dicom::DicomKind Probe(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string head(4096, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<std::size_t>(in.gcount()));
-  return dicom::ProbeDicom(head);
-}
 
 absl::Status WriteText(const fs::path& path, const std::string& text) {
   fs::path temp = path;
@@ -102,24 +91,10 @@ int Run(const Options& options) {
   std::size_t missing_inputs = skipped.size();
 
   unsigned threads = options.jobs != 0 ? options.jobs : common::CoreCount();
-  std::vector<dicom::DicomKind> kinds(files.size());
-  common::ParallelFor(files.size(), threads, [&](std::size_t i) { kinds[i] = Probe(files[i]); });
   dicom::SeriesReader reader;
   std::vector<std::string> candidates;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    const fs::path& file = files[i];
-    switch (kinds[i]) {
-      case dicom::DicomKind::kInstance:
-        candidates.push_back(file.string());
-        break;
-      case dicom::DicomKind::kDicomDir:
-        skipped.push_back({file.string(), "DICOMDIR (media directory, not an image)"});
-        break;
-      case dicom::DicomKind::kNotDicom:
-        skipped.push_back({file.string(), "not DICOM"});
-        break;
-    }
-  }
+  for (const fs::path& file : files) candidates.push_back(file.string());
+  // Files that are not DICOM images (ProbeDicom, then the header) come back with their reason.
   std::vector<absl::Status> added = reader.AddFiles(candidates, threads, [&](std::size_t done) {
     if (progress && (done % 16 == 0 || done == candidates.size())) {
       std::cerr << "\r\033[Kreading headers [" << done << "/" << candidates.size() << "]"

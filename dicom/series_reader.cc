@@ -33,6 +33,7 @@
 
 #include "common/parallel.h"
 #include "common/version.h"
+#include "dicom/deidentifier.h"
 #include "dicom/jpeg2000.h"
 #include "dicom/memory_input_stream.h"
 
@@ -1314,14 +1315,6 @@ struct SeriesReader::Impl {
   std::vector<std::unique_ptr<Instance>> instances;
   std::vector<std::string> series_order;
 
-  absl::Status Keep(std::unique_ptr<Instance> instance) {
-    absl::Status status = ReadHeader(*instance);
-    if (!status.ok()) return status;
-    PruneDataset(*instance->file->getDataset());
-    Register(std::move(instance));
-    return absl::OkStatus();
-  }
-
   void Register(std::unique_ptr<Instance> instance) {
     if (std::find(series_order.begin(), series_order.end(), instance->series_uid) ==
         series_order.end()) {
@@ -1334,50 +1327,74 @@ struct SeriesReader::Impl {
 namespace {
 
 // Files up to this size are read whole and parsed from memory (their pixel data is still loaded
-// from the file when decoded); larger ones are parsed through DCMTK's file stream, which reads only
-// the header.
+// from the file when decoded); of larger ones only the first 4 KiB are read here (enough for
+// ProbeDicom: the meta header), and DCMTK's file stream reads the header.
 constexpr std::size_t kReadWholeFileBytes = 256 * 1024;
+constexpr std::size_t kProbeBytes = 4096;
 
-// The whole file if it is at most `limit` bytes, else nothing.
-std::optional<std::string> ReadSmallFile(const std::string& path, std::size_t limit) {
+struct FileStart {
+  std::string bytes;  // the whole file, or its first kProbeBytes
+  bool whole = false;
+};
+
+absl::StatusOr<FileStart> ReadStart(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::optional<std::string> bytes;
+  if (fd < 0) return absl::NotFoundError(std::string("cannot read: ") + std::strerror(errno));
+  FileStart start;
   struct stat info {};
-  if (::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
-      static_cast<std::size_t>(info.st_size) <= limit) {
-    std::string content(static_cast<std::size_t>(info.st_size), '\0');
-    std::size_t done = 0;
-    while (done < content.size()) {
-      ssize_t n = ::read(fd, content.data() + done, content.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    if (done == content.size()) bytes = std::move(content);
+  const bool small = ::fstat(fd, &info) == 0 && S_ISREG(info.st_mode) &&
+                     static_cast<std::size_t>(info.st_size) <= kReadWholeFileBytes;
+  start.bytes.resize(small ? static_cast<std::size_t>(info.st_size) : kProbeBytes);
+  std::size_t done = 0;
+  while (done < start.bytes.size()) {
+    ssize_t n = ::read(fd, start.bytes.data() + done, start.bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  return bytes;
+  start.whole = small && done == start.bytes.size();
+  start.bytes.resize(done);
+  return start;
 }
 
+// Parses a whole Part 10 file (or data set) from `stream` into `file`, values longer than the
+// header read limit left for later.
+absl::Status ParseFromStream(DcmFileFormat& file, DcmInputStream& stream) {
+  file.transferInit();
+  OFCondition condition = file.read(stream, EXS_Unknown, EGL_noChange, kHeaderReadLimit);
+  file.transferEnd();
+  if (condition.bad() || condition == EC_StreamNotifyClient) {
+    return absl::InvalidArgumentError(std::string("not readable DICOM: ") +
+                                      (condition.bad() ? condition.text() : "truncated"));
+  }
+  return absl::OkStatus();
+}
+
+// What the file is (ProbeDicom on its first bytes), then its header: read and pruned.
 absl::StatusOr<std::unique_ptr<Instance>> LoadHeader(const std::string& path) {
+  TRIB_ASSIGN_OR_RETURN(FileStart start, ReadStart(path));
+  switch (ProbeDicom(start.bytes)) {
+    case DicomKind::kNotDicom:
+      return absl::InvalidArgumentError("not DICOM");
+    case DicomKind::kDicomDir:
+      return absl::InvalidArgumentError("DICOMDIR (media directory, not an image)");
+    case DicomKind::kInstance:
+      break;
+  }
   auto instance = std::make_unique<Instance>();
   instance->source = path;
   instance->file = std::make_unique<DcmFileFormat>();
-  OFCondition condition = EC_Normal;
-  if (std::optional<std::string> bytes = ReadSmallFile(path, kReadWholeFileBytes)) {
+  if (start.whole) {
     std::unique_ptr<DcmInputStream> stream =
-        NewFileImageInputStream(*bytes, path, kMaxInflatedBytes);
-    instance->file->transferInit();
-    condition = instance->file->read(*stream, EXS_Unknown, EGL_noChange, kHeaderReadLimit);
-    instance->file->transferEnd();
-    if (condition == EC_StreamNotifyClient) condition = EC_EndOfStream;  // truncated file
+        NewFileImageInputStream(start.bytes, path, kMaxInflatedBytes);
+    TRIB_RETURN_IF_ERROR(ParseFromStream(*instance->file, *stream));
   } else {
-    condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kHeaderReadLimit,
-                                         ERM_autoDetect);
-  }
-  if (condition.bad()) {
-    return absl::InvalidArgumentError(std::string("not readable DICOM: ") + condition.text());
+    OFCondition condition = instance->file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange,
+                                                     kHeaderReadLimit, ERM_autoDetect);
+    if (condition.bad()) {
+      return absl::InvalidArgumentError(std::string("not readable DICOM: ") + condition.text());
+    }
   }
   TRIB_RETURN_IF_ERROR(ReadHeader(*instance));
   PruneDataset(*instance->file->getDataset());
@@ -1426,15 +1443,11 @@ absl::Status SeriesReader::AddBytes(std::string bytes, std::string source) {
   instance->bytes = std::make_shared<const std::string>(std::move(bytes));
   instance->stream = NewMemoryInputStream(*instance->bytes, kMaxInflatedBytes);
   instance->file = std::make_unique<DcmFileFormat>();
-  instance->file->transferInit();
-  OFCondition condition =
-      instance->file->read(*instance->stream, EXS_Unknown, EGL_noChange, kHeaderReadLimit);
-  instance->file->transferEnd();
-  if (condition.bad() || condition == EC_StreamNotifyClient) {
-    return absl::InvalidArgumentError(std::string("not readable DICOM: ") +
-                                      (condition.bad() ? condition.text() : "truncated"));
-  }
-  return impl_->Keep(std::move(instance));
+  TRIB_RETURN_IF_ERROR(ParseFromStream(*instance->file, *instance->stream));
+  TRIB_RETURN_IF_ERROR(ReadHeader(*instance));
+  PruneDataset(*instance->file->getDataset());
+  impl_->Register(std::move(instance));
+  return absl::OkStatus();
 }
 
 std::vector<std::string> SeriesReader::SeriesUids() const { return impl_->series_order; }

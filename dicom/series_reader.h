@@ -30,7 +30,8 @@ class SeriesReader {
   ~SeriesReader();
 
   // Errors: InvalidArgument when the file is not a readable DICOM image instance (the message says
-  // why); the instance is then not kept.
+  // why: "not DICOM" and "DICOMDIR (media directory, not an image)" come from ProbeDicom on the
+  // file's first bytes), NotFound when it cannot be read; the instance is then not kept.
   absl::Status AddFile(const std::string& path);
   // AddFile over many files, headers parsed on `threads` threads; instances are kept in the order
   // of `paths` whatever the threads do. `progress`, if set, is told how many files are done.
