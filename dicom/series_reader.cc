@@ -409,12 +409,11 @@ absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<Uint8>&
   std::size_t count = std::size_t{instance.rows} * instance.columns;
   std::size_t bytes_per = instance.bits_allocated / 8;
   std::size_t even = (count * bytes_per + 1) & ~std::size_t{1};
-  std::vector<Uint8>& buffer = raw;
-  buffer.resize(std::max<std::size_t>(even, 2));
+  raw.resize(std::max<std::size_t>(even, 2));
   Uint32 fragment = 0;
   OFString color;
-  OFCondition condition = element->getUncompressedFrame(&dataset, frame, fragment, buffer.data(),
-                                                        static_cast<Uint32>(buffer.size()), color);
+  OFCondition condition = element->getUncompressedFrame(&dataset, frame, fragment, raw.data(),
+                                                        static_cast<Uint32>(raw.size()), color);
   if (condition.bad()) {
     DcmXfer xfer(instance.xfer);
     return absl::UnimplementedError(
@@ -431,13 +430,13 @@ absl::Status DecodeFrame(Instance& instance, unsigned frame, std::vector<Uint8>&
       instance.bits_stored >= 32 ? 0x80000000u : (1u << (instance.bits_stored - 1));
   switch (bytes_per) {
     case 1:
-      UnpackStored<Uint8>(buffer.data(), count, shift, mask, sign, instance.is_signed, stored);
+      UnpackStored<Uint8>(raw.data(), count, shift, mask, sign, instance.is_signed, stored);
       break;
     case 2:
-      UnpackStored<Uint16>(buffer.data(), count, shift, mask, sign, instance.is_signed, stored);
+      UnpackStored<Uint16>(raw.data(), count, shift, mask, sign, instance.is_signed, stored);
       break;
     default:
-      UnpackStored<Uint32>(buffer.data(), count, shift, mask, sign, instance.is_signed, stored);
+      UnpackStored<Uint32>(raw.data(), count, shift, mask, sign, instance.is_signed, stored);
       break;
   }
   return absl::OkStatus();
@@ -1044,12 +1043,11 @@ class StackBuilder {
     return static_cast<unsigned>(std::clamp<std::size_t>(by_size, 1, common::CoreCount()));
   }
 
-  // Runs plane(index, decoder) for every (t, k) plane index, split into contiguous ranges over
-  // DecodeThreads() threads, each with its own decoder. Returns the first error.
+  // Runs plane(index, w, decoder) for every (t, k) plane index, split into contiguous ranges over
+  // `threads` threads (w = 0 .. threads - 1), each with its own decoder. Returns the first error.
   template <typename PlaneFn>
-  absl::Status ForEachPlane(PlaneFn plane) {
+  absl::Status ForEachPlane(unsigned threads, PlaneFn plane) {
     const std::size_t planes = nz_ * nt_;
-    const unsigned threads = DecodeThreads();
     std::vector<absl::Status> results(threads);
     std::vector<FrameDecoder> decoders(threads - 1);
     common::ParallelFor(threads, threads, [&](std::size_t w) {
@@ -1083,9 +1081,10 @@ class StackBuilder {
       std::size_t padded = 0;
       std::int64_t lowest = std::numeric_limits<std::int64_t>::max();
     };
-    std::vector<Tally> tallies(DecodeThreads());
-    TRIB_RETURN_IF_ERROR(
-        ForEachPlane([&](std::size_t index, unsigned w, FrameDecoder& decoder) -> absl::Status {
+    const unsigned threads = DecodeThreads();
+    std::vector<Tally> tallies(threads);
+    TRIB_RETURN_IF_ERROR(ForEachPlane(
+        threads, [&](std::size_t index, unsigned w, FrameDecoder& decoder) -> absl::Status {
           const Slice& slice = *planes_[index % nz_].times[index / nz_];
           TRIB_ASSIGN_OR_RETURN(const std::vector<std::int32_t>* stored, decoder.Stored(slice));
           const std::int64_t intercept = std::llround(slice.geometry.intercept);
