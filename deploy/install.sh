@@ -19,8 +19,8 @@ packages=(
   # the service: gRPC API, PostgreSQL through libpqxx (and the server for the embedded cluster), logging
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libpqxx-dev postgresql
   libspdlog-dev
-  # volume reconstruction and NIfTI writing (normalize/); JPEG 2000 decoding
-  libinsighttoolkit5-dev libopenjp2-7-dev
+  # volume reconstruction and NIfTI writing (normalize/); JPEG 2000 decoding; .nii.gz deflate
+  libinsighttoolkit5-dev libopenjp2-7-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev dcmtk python3-pydicom python3-numpy
   # conformance read-back and the convert benchmark's peer tool
