@@ -418,12 +418,55 @@ absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer
     out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
     if (condition != EC_StreamNotifyClient) break;
   }
+  // A deflated data set is still partly inside the compression filter when write() returns.
+  while (condition.good() && !stream.isFlushed()) {
+    stream.flush();
+    void* data = nullptr;
+    offile_off_t length = 0;
+    stream.flushBuffer(data, length);
+    out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+  }
   file.transferEnd();
   if (condition.bad()) {
     return absl::InternalError(std::string("cannot encode the de-identified instance: ") +
                                condition.text());
   }
   return out;
+}
+
+// Length of the pixel data as it would be written in `xfer` (item headers included when
+// encapsulated); 0 when there is none.
+Uint32 PixelDataLength(DcmDataset& dataset, E_TransferSyntax xfer) {
+  DcmElement* pixels = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, pixels).bad() || pixels == nullptr) return 0;
+  return pixels->getLength(xfer, EET_ExplicitLength);
+}
+
+// Parses the bytes about to be returned again: they must hold the de-identified SOP Instance UID
+// and the same pixel data, or nothing is stored (a writer that drops the data set must never be
+// acknowledged).
+absl::Status VerifySerialized(std::string_view bytes, const std::string& sop_instance_uid,
+                              Uint32 pixel_length) {
+  std::unique_ptr<DcmInputStream> stream = NewMemoryInputStream(bytes, kMaxInflatedBytes);
+  DcmFileFormat file;
+  file.transferInit();
+  OFCondition condition = file.read(*stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  file.transferEnd();
+  if (condition.bad()) {
+    return absl::InternalError(std::string("the encoded de-identified instance does not parse: ") +
+                               condition.text());
+  }
+  DcmDataset& dataset = *file.getDataset();
+  if (StringValue(dataset, DCM_SOPInstanceUID) != sop_instance_uid) {
+    return absl::InternalError(
+        "the encoded de-identified instance lost its SOP Instance UID; nothing stored");
+  }
+  E_TransferSyntax xfer = dataset.getOriginalXfer();
+  if (PixelDataLength(dataset, xfer) != pixel_length) {
+    return absl::InternalError(
+        "the encoded de-identified instance does not carry the same pixel data; nothing stored");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -532,9 +575,11 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   AddDeidentificationMarks(dataset, impl_->policy, walk.dates_shifted);
 
   DeidentifiedInstance out;
-  TRIB_ASSIGN_OR_RETURN(out.bytes, Serialize(file, xfer, part10.size()));
-  out.sop_class_uid = sop_class;
   out.sop_instance_uid = StringValue(dataset, DCM_SOPInstanceUID);
+  TRIB_ASSIGN_OR_RETURN(out.bytes, Serialize(file, xfer, part10.size()));
+  TRIB_RETURN_IF_ERROR(
+      VerifySerialized(out.bytes, out.sop_instance_uid, PixelDataLength(dataset, xfer)));
+  out.sop_class_uid = sop_class;
   out.study_instance_uid = StringValue(dataset, DCM_StudyInstanceUID);
   out.series_instance_uid = StringValue(dataset, DCM_SeriesInstanceUID);
   out.transfer_syntax_uid = DcmXfer(xfer).getXferID();

@@ -536,6 +536,49 @@ INSTANTIATE_TEST_SUITE_P(
       return out;
     });
 
+// Every element of a data set at any depth, as "(gggg,eeee) VR value" lines (values as DCMTK
+// prints them, binary ones in full).
+void Flatten(DcmItem& item, const std::string& prefix, std::vector<std::string>& out) {
+  for (DcmObject* object = item.nextInContainer(nullptr); object != nullptr;
+       object = item.nextInContainer(object)) {
+    auto* element = static_cast<DcmElement*>(object);
+    std::string name =
+        prefix + element->getTag().toString().c_str() + " " + DcmVR(element->ident()).getVRName();
+    if (element->ident() == EVR_SQ) {
+      auto* sequence = static_cast<DcmSequenceOfItems*>(element);
+      out.push_back(name + " items=" + std::to_string(sequence->card()));
+      for (unsigned long i = 0; i < sequence->card(); ++i)
+        Flatten(*sequence->getItem(i), name + "[" + std::to_string(i) + "]", out);
+      continue;
+    }
+    OFString value;
+    element->getOFStringArray(value);
+    out.push_back(name + " " + value.c_str());
+  }
+}
+
+TEST(Deidentifier, DeflatedInstanceKeepsTheWholeDataSet) {
+  auto file = MakeCtSlice();
+  std::string explicit_le = Encode(*file, EXS_LittleEndianExplicit);
+  std::string deflated = Encode(*file, EXS_DeflatedLittleEndianExplicit);
+  ASSERT_FALSE(deflated.empty());
+  auto plain = Make().Deidentify(explicit_le, "c");
+  auto inflated = Make().Deidentify(deflated, "c");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_TRUE(inflated.ok()) << inflated.status();
+  EXPECT_EQ(inflated->transfer_syntax_uid, DcmXfer(EXS_DeflatedLittleEndianExplicit).getXferID());
+  auto a = Decode(plain->bytes);
+  auto b = Decode(inflated->bytes);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::string> expected, actual;
+  Flatten(*a->getDataset(), "", expected);
+  Flatten(*b->getDataset(), "", actual);
+  ASSERT_GT(expected.size(), 30u);
+  EXPECT_EQ(actual, expected);
+  EXPECT_EQ(GetString(*b->getDataset(), DCM_SOPInstanceUID), inflated->sop_instance_uid);
+}
+
 TEST(Deidentifier, MalformedInputGetsAClearError) {
   Deidentifier deidentifier = Make();
   std::string good = Encode(*MakeCtSlice());

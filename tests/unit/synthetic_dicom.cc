@@ -114,6 +114,13 @@ std::string Encode(DcmFileFormat& file, E_TransferSyntax xfer) {
     stream.flushBuffer(data, length);
     out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
   } while (condition == EC_StreamNotifyClient);
+  while (condition.good() && !stream.isFlushed()) {  // the rest of a deflated data set
+    stream.flush();
+    void* data = nullptr;
+    offile_off_t length = 0;
+    stream.flushBuffer(data, length);
+    out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+  }
   file.transferEnd();
   return condition.good() ? out : std::string();
 }
