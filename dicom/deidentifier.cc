@@ -16,6 +16,7 @@
 
 #include "common/version.h"
 #include "dicom/date_shift.h"
+#include "dicom/dcmtk_support.h"
 #include "dicom/deid_rule_table.h"
 #include "dicom/memory_input_stream.h"
 #include "dicom/pseudonym.h"
@@ -25,21 +26,7 @@ namespace tributary::dicom {
 namespace {
 
 constexpr const char* kDicomDirClassUid = "1.2.840.10008.1.3.10";
-// A deflated data set that inflates to more than this is refused (a zip bomb, not an instance).
-constexpr std::size_t kMaxInflatedBytes = std::size_t{1} << 30;
 constexpr std::size_t kWriteChunk = 1 << 16;
-
-void QuietDcmtkLogging() {
-  static std::once_flag once;
-  std::call_once(once, [] { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); });
-}
-
-std::string Trimmed(const OFString& value) {
-  std::string out(value.c_str(), value.length());
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\0')) out.pop_back();
-  std::size_t start = out.find_first_not_of(' ');
-  return start == std::string::npos ? std::string() : out.substr(start);
-}
 
 std::string StringValue(DcmItem& item, const DcmTagKey& tag) {
   OFString value;

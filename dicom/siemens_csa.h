@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "dicom/instance.h"
+#include "dicom/slice.h"
+
+class DcmDataset;
+
+namespace tributary::dicom {
+
+// The items of one element of a Siemens CSA header (SV10 layout, as nibabel's csareader reads it),
+// or nothing when the header or the element is absent.
+std::vector<std::string> CsaItems(const std::uint8_t* data, std::size_t size,
+                                  const std::string& name);
+
+// A Siemens mosaic's header: its tile count (NumberOfImagesInMosaic), the tiles' acquisition
+// times (CSA MosaicRefAcqTimes) and the order of the tiles in space (CSA SliceNormalVector).
+void ReadMosaicHeader(DcmDataset& d, Instance& instance);
+
+// The tiles of a mosaic as slices, each placed along the slice normal; `base` describes the whole
+// mosaic image.
+absl::Status MosaicTiles(Instance& in, Slice base, std::vector<Slice>& out);
+
+}  // namespace tributary::dicom
