@@ -1,5 +1,7 @@
 #include "dicom/deid_profile.h"
 
+#include "dicom/safe_private_table.h"
+
 namespace tributary::dicom {
 
 const std::array<ProfileOptionInfo, kProfileOptionCount>& ProfileOptions() {
@@ -37,29 +39,17 @@ std::optional<ProfileOption> ParseProfileOption(std::string_view name) {
 }
 
 std::vector<SafePrivateTag> DefaultSafePrivateTags() {
-  return {
-      // Siemens MR: mosaic slice count, diffusion b-value, gradient direction, b-matrix.
-      {"SIEMENS MR HEADER", 0x0019, 0x0A},
-      {"SIEMENS MR HEADER", 0x0019, 0x0B},
-      {"SIEMENS MR HEADER", 0x0019, 0x0C},
-      {"SIEMENS MR HEADER", 0x0019, 0x0D},
-      {"SIEMENS MR HEADER", 0x0019, 0x0E},
-      {"SIEMENS MR HEADER", 0x0019, 0x27},
-      // GE MR: b-value and slice timing information.
-      {"GEMS_ACQU_01", 0x0019, 0xBB},
-      {"GEMS_ACQU_01", 0x0019, 0xBC},
-      {"GEMS_ACQU_01", 0x0019, 0xBD},
-      {"GEMS_PARM_01", 0x0043, 0x39},
-      // Philips MR: private rescale (scale slope) and diffusion b-value.
-      {"Philips MR Imaging DD 001", 0x2005, 0x0E},
-      {"Philips MR Imaging DD 001", 0x2001, 0x03},
-      {"Philips Imaging DD 001", 0x2001, 0x03},
-  };
+  std::vector<SafePrivateTag> tags;
+  for (const SafePrivateTableRow& row : SafePrivateTableRows()) {
+    tags.push_back({row.creator, row.group, row.element});
+  }
+  return tags;
 }
 
 DeidPolicy DeidPolicy::ResearchDefault() {
   DeidPolicy policy;
-  policy.options = {ProfileOption::kRetainLongitudinalModifiedDates,
+  policy.options = {ProfileOption::kRetainSafePrivate,
+                    ProfileOption::kRetainLongitudinalModifiedDates,
                     ProfileOption::kRetainPatientCharacteristics};
   return policy;
 }

@@ -48,9 +48,8 @@ struct SafePrivateTag {
   auto operator<=>(const SafePrivateTag&) const = default;
 };
 
-// Built-in safe list: numeric vendor acquisition parameters that volume reconstruction and
-// diffusion processing need (mosaic slice count, b-values, gradient directions, Philips scale
-// slope). Replace it with DeidPolicy::safe_private.
+// Built-in safe list: PS3.15 Table E.3.10-1 (safe_private_table.h), every row of it and nothing
+// else. Replace it with DeidPolicy::safe_private.
 std::vector<SafePrivateTag> DefaultSafePrivateTags();
 
 struct DeidPolicy {
@@ -61,8 +60,9 @@ struct DeidPolicy {
 
   bool Has(ProfileOption option) const { return options.count(option) != 0; }
 
-  // Basic profile + Retain Longitudinal Temporal Information with Modified Dates + Retain Patient
-  // Characteristics: what research cohorts need (SUV needs weight; selection needs age and sex).
+  // Basic profile + Retain Safe Private + Retain Longitudinal Temporal Information with Modified
+  // Dates + Retain Patient Characteristics: what research cohorts need (reconstruction needs the
+  // vendors' safe acquisition attributes; SUV needs weight; selection needs age and sex).
   static DeidPolicy ResearchDefault();
 
   // From the command-line words: profile "research" or "basic", plus option names

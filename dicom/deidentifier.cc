@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cstring>
 #include <mutex>
+#include <set>
 
 #include "common/version.h"
 #include "dicom/date_shift.h"
@@ -124,14 +125,20 @@ struct Engine {
     }
   }
 
-  bool SafePrivate(std::uint16_t group, const std::string& creator, int element) const {
-    for (const SafePrivateTag& safe : policy.safe_private) {
-      if (safe.group == group && safe.creator == creator &&
-          (element < 0 || safe.element == element)) {
-        return true;
-      }
-    }
-    return false;
+  // Kept private attributes, and the blocks (group, creator) that hold any of them: looked up for
+  // every private element of every instance, so not a scan of the list.
+  std::set<SafePrivateTag> safe_tags{policy.safe_private.begin(), policy.safe_private.end()};
+  std::set<std::pair<std::uint16_t, std::string>> safe_blocks = [this] {
+    std::set<std::pair<std::uint16_t, std::string>> blocks;
+    for (const SafePrivateTag& safe : safe_tags) blocks.emplace(safe.group, safe.creator);
+    return blocks;
+  }();
+
+  bool SafeBlock(std::uint16_t group, const std::string& creator) const {
+    return safe_blocks.count({group, creator}) != 0;
+  }
+  bool SafePrivate(std::uint16_t group, const std::string& creator, std::uint8_t element) const {
+    return safe_tags.count(SafePrivateTag{creator, group, element}) != 0;
   }
 };
 
@@ -153,11 +160,12 @@ struct Walk {
     if (group & 1) {
       if (impl.rules.private_action() != Action::kClean) return Decision::kPrivateRemove;
       if (tag.isPrivateReservation()) {
-        return impl.SafePrivate(group, StringValue(element), -1) ? Decision::kPrivateKeep
-                                                                 : Decision::kPrivateRemove;
+        return impl.SafeBlock(group, StringValue(element)) ? Decision::kPrivateKeep
+                                                           : Decision::kPrivateRemove;
       }
       const char* creator = tag.getPrivateCreator();
-      if (creator != nullptr && number > 0xFF && impl.SafePrivate(group, creator, number & 0xFF)) {
+      if (creator != nullptr && number > 0xFF &&
+          impl.SafePrivate(group, creator, static_cast<std::uint8_t>(number & 0xFF))) {
         return Decision::kPrivateKeep;
       }
       return Decision::kPrivateRemove;
@@ -213,6 +221,10 @@ struct Walk {
       bool keep = true;
       switch (Decide(*element, action)) {
         case Decision::kPrivateKeep:
+          // A safe private sequence is kept, but what its items hold is de-identified as anywhere.
+          if (element->ident() == EVR_SQ) {
+            TRIB_RETURN_IF_ERROR(ProcessSequence(*static_cast<DcmSequenceOfItems*>(element)));
+          }
           break;
         case Decision::kPrivateRemove:
           keep = false;

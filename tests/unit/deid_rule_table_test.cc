@@ -175,9 +175,9 @@ TEST(DeidPolicy, FromNames) {
   auto full_dates = DeidPolicy::FromNames("research", {"retain-full-dates", "retain-uids"});
   ASSERT_TRUE(full_dates.ok());
   EXPECT_EQ(full_dates->options,
-            (std::set<ProfileOption>{ProfileOption::kRetainPatientCharacteristics,
-                                     ProfileOption::kRetainLongitudinalFullDates,
-                                     ProfileOption::kRetainUids}));
+            (std::set<ProfileOption>{
+                ProfileOption::kRetainSafePrivate, ProfileOption::kRetainPatientCharacteristics,
+                ProfileOption::kRetainLongitudinalFullDates, ProfileOption::kRetainUids}));
   EXPECT_TRUE(DeidPolicy::FromNames("basic", {}).value().options.empty());
   EXPECT_EQ(DeidPolicy::FromNames("strict", {}).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -328,7 +328,9 @@ TEST(Deidentifier, RecordsMethodAndOptionCodes) {
     codes.insert(GetString(*item, DCM_CodeValue));
     EXPECT_EQ(GetString(*item, DCM_CodingSchemeDesignator), "DCM");
   }
-  EXPECT_EQ(codes, (std::set<std::string>{"113100", "113107", "113108"}));
+  // Basic profile (113100) and the research options: safe private, modified dates, patient
+  // characteristics (PS3.16 CID 7050).
+  EXPECT_EQ(codes, (std::set<std::string>{"113100", "113107", "113108", "113111"}));
 }
 
 // Declarative option checks: (options, attribute planted, expected outcome).
@@ -434,13 +436,13 @@ TEST(Deidentifier, RetainSafePrivateKeepsOnlyListedPrivateAttributes) {
   d.putAndInsertString(PrivateTag(0x0029, 0x100C, "OTHER VENDOR", EVR_LO), "PHIOTHERVENDOR");
   std::string input = Encode(*file);
 
-  auto without = Make().Deidentify(input, "c");
+  DeidPolicy policy = DeidPolicy::ResearchDefault();
+  policy.options.erase(ProfileOption::kRetainSafePrivate);
+  auto without = Make(policy).Deidentify(input, "c");
   ASSERT_TRUE(without.ok());
   EXPECT_EQ(without->bytes.find("SIEMENS MR HEADER"), std::string::npos);
 
-  DeidPolicy policy = DeidPolicy::ResearchDefault();
-  policy.options.insert(ProfileOption::kRetainSafePrivate);
-  auto with = Make(policy).Deidentify(input, "c");
+  auto with = Make().Deidentify(input, "c");
   ASSERT_TRUE(with.ok());
   auto parsed = Decode(with->bytes);
   EXPECT_EQ(GetString(*parsed->getDataset(), DcmTagKey(0x0019, 0x0010)), "SIEMENS MR HEADER");
