@@ -2,17 +2,15 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcvr.h>
-#include <dcmtk/oflog/oflog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <mutex>
+#include <optional>
 #include <set>
 
 #include "common/version.h"
@@ -21,6 +19,8 @@
 #include "dicom/deid_rule_table.h"
 #include "dicom/memory_input_stream.h"
 #include "dicom/pseudonym.h"
+#include "dicom/reconstruction_block.h"
+#include "dicom/siemens_csa.h"
 #include "dicom/text_scrubber.h"
 
 namespace tributary::dicom {
@@ -215,12 +215,19 @@ struct Walk {
   }
 
   absl::Status Process(DcmItem& item) {
+    std::vector<DcmElement*> kept_creators;
+    std::set<std::pair<Uint16, Uint16>> used_blocks;  // (group, block) of kept private attributes
     for (DcmObject* object = item.nextInContainer(nullptr); object != nullptr;) {
       auto* element = static_cast<DcmElement*>(object);
       Action action = Action::kKeep;
       bool keep = true;
       switch (Decide(*element, action)) {
         case Decision::kPrivateKeep:
+          if (element->getTag().isPrivateReservation()) {
+            kept_creators.push_back(element);
+          } else {
+            used_blocks.emplace(element->getGTag(), element->getETag() >> 8);
+          }
           // A safe private sequence is kept, but what its items hold is de-identified as anywhere.
           if (element->ident() == EVR_SQ) {
             TRIB_RETURN_IF_ERROR(ProcessSequence(*static_cast<DcmSequenceOfItems*>(element)));
@@ -250,6 +257,12 @@ struct Walk {
       }
       object = item.nextInContainer(element);
       if (!keep) delete item.remove(element);
+    }
+    // A safe block none of whose attributes is present keeps no creator either.
+    for (DcmElement* creator : kept_creators) {
+      if (used_blocks.count({creator->getGTag(), creator->getETag()}) == 0) {
+        delete item.remove(creator);
+      }
     }
     return absl::OkStatus();
   }
@@ -565,7 +578,15 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
         DCM_DeidentificationMethodCodeSequence, DCM_LongitudinalTemporalInformationModified}) {
     delete dataset.remove(mark);  // findAndDeleteElement walks every element with a DcmStack
   }
+  // Siemens keeps a mosaic's tile count, order and times in private attributes that Table
+  // E.3.10-1 does not list as safe: they move into Tributary's reconstruction block as numbers.
+  std::optional<MosaicHeader> mosaic;
+  if (impl_->policy.Has(ProfileOption::kRetainSafePrivate) &&
+      StringValue(dataset, DCM_ImageType).find("MOSAIC") != std::string::npos) {
+    mosaic = ReadMosaicHeader(dataset);
+  }
   TRIB_RETURN_IF_ERROR(walk.Process(dataset));
+  if (mosaic) WriteReconstructionBlock(dataset, *mosaic);
   if (!dataset.tagExists(DCM_PatientID))
     dataset.putAndInsertString(DCM_PatientID, walk.patient.id.c_str());
   if (!dataset.tagExists(DCM_PatientName)) {

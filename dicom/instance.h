@@ -12,6 +12,7 @@
 
 #include "common/metadata_value.h"
 #include "dicom/frame_geometry.h"
+#include "dicom/reconstruction_block.h"
 #include "dicom/vec3.h"
 
 namespace tributary::dicom {
@@ -52,9 +53,7 @@ struct Instance {
   std::optional<double> repetition_time_ms;
   bool has_geometry = false;
   FrameGeometry geometry;
-  int mosaic_images = 0;              // Siemens mosaic: number of tiles holding images
-  std::optional<Vec3> mosaic_normal;  // CSA SliceNormalVector: the order of the tiles in space
-  std::vector<double> mosaic_times;   // CSA MosaicRefAcqTimes (ms), per tile
+  MosaicHeader mosaic;  // Siemens mosaic: tile count, tile order in space, tile times
   // JPEG 2000 frames over several fragments: the first fragment of each frame (FrameStarts).
   std::vector<unsigned long> fragment_starts;
   common::Metadata metadata;

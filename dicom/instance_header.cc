@@ -197,7 +197,9 @@ absl::Status ReadHeader(Instance& instance) {
     g.dy = (*spacing)[0];
     g.dx = (*spacing)[1];
   }
-  if (instance.image_type.find("MOSAIC") != std::string::npos) ReadMosaicHeader(d, instance);
+  if (instance.image_type.find("MOSAIC") != std::string::npos) {
+    instance.mosaic = ReadMosaicHeader(d);
+  }
   instance.metadata = AcquisitionMetadata(h, instance);
   if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) EnhancedAcquisition(d, instance);
   return absl::OkStatus();

@@ -78,29 +78,35 @@ std::vector<std::string> CsaItems(const std::uint8_t* data, std::size_t size,
   return {};
 }
 
-void ReadMosaicHeader(DcmDataset& d, Instance& instance) {
-  instance.mosaic_images = MosaicImages(d);
-  if (instance.mosaic_images == 0) {
+MosaicHeader ReadMosaicHeader(DcmDataset& d) {
+  if (std::optional<MosaicHeader> extracted = ReadReconstructionBlock(d)) return *extracted;
+  MosaicHeader header;
+  header.images = MosaicImages(d);
+  if (header.images == 0) {
     std::vector<std::string> count = CsaImageItems(d, "NumberOfImagesInMosaic");
-    if (!count.empty()) instance.mosaic_images = std::atoi(count[0].c_str());
+    if (!count.empty()) header.images = std::atoi(count[0].c_str());
   }
   for (const std::string& time : CsaImageItems(d, "MosaicRefAcqTimes")) {
-    if (!time.empty()) instance.mosaic_times.push_back(std::atof(time.c_str()));
+    if (!time.empty()) header.times_ms.push_back(std::atof(time.c_str()));
   }
   std::vector<std::string> normal = CsaImageItems(d, "SliceNormalVector");
   if (normal.size() >= 3) {
     Vec3 n = {std::atof(normal[0].c_str()), std::atof(normal[1].c_str()),
               std::atof(normal[2].c_str())};
-    if (Norm(n) > 0.5) instance.mosaic_normal = Scaled(n, 1 / Norm(n));
+    if (Norm(n) > 0.5) header.normal = Scaled(n, 1 / Norm(n));
   }
+  return header;
 }
 
 absl::Status MosaicTiles(Instance& in, Slice base, std::vector<Slice>& out) {
-  if (in.mosaic_images < 1) {
-    return absl::InvalidArgumentError(in.source + ": MOSAIC image without NumberOfImagesInMosaic");
+  if (in.mosaic.images < 1) {
+    return absl::InvalidArgumentError(
+        in.source +
+        ": MOSAIC image without NumberOfImagesInMosaic (Siemens (0019,xx0A) or the CSA header; a "
+        "de-identified copy carries it only when made with the Retain Safe Private option)");
   }
   unsigned per_row =
-      static_cast<unsigned>(std::ceil(std::sqrt(static_cast<double>(in.mosaic_images))));
+      static_cast<unsigned>(std::ceil(std::sqrt(static_cast<double>(in.mosaic.images))));
   if (in.rows % per_row != 0 || in.columns % per_row != 0) {
     return absl::InvalidArgumentError(in.source + ": mosaic size is not a multiple of its tiles");
   }
@@ -113,13 +119,13 @@ absl::Status MosaicTiles(Instance& in, Slice base, std::vector<Slice>& out) {
   first = Sub(first, Scaled(g.row_dir, -g.dx * (in.columns - base.columns) / 2.0));
   first = Sub(first, Scaled(g.col_dir, -g.dy * (in.rows - base.rows) / 2.0));
   Vec3 normal = Cross(g.row_dir, g.col_dir);
-  if (in.mosaic_normal && Dot(*in.mosaic_normal, normal) < 0) normal = Scaled(normal, -1);
+  if (in.mosaic.normal && Dot(*in.mosaic.normal, normal) < 0) normal = Scaled(normal, -1);
   double step = in.spacing_between_slices.value_or(in.slice_thickness.value_or(1));
-  for (int tile = 0; tile < in.mosaic_images; ++tile) {
+  for (int tile = 0; tile < in.mosaic.images; ++tile) {
     Slice slice = base;
     slice.tile = tile;
-    if (in.mosaic_times.size() == static_cast<std::size_t>(in.mosaic_images)) {
-      slice.acquired_ms = in.mosaic_times[static_cast<std::size_t>(tile)];
+    if (in.mosaic.times_ms.size() == static_cast<std::size_t>(in.mosaic.images)) {
+      slice.acquired_ms = in.mosaic.times_ms[static_cast<std::size_t>(tile)];
     }
     slice.geometry.position = Sub(first, Scaled(normal, -step * tile));
     out.push_back(slice);

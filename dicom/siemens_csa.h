@@ -20,7 +20,9 @@ std::vector<std::string> CsaItems(const std::uint8_t* data, std::size_t size,
 
 // A Siemens mosaic's header: its tile count (NumberOfImagesInMosaic), the tiles' acquisition
 // times (CSA MosaicRefAcqTimes) and the order of the tiles in space (CSA SliceNormalVector).
-void ReadMosaicHeader(DcmDataset& d, Instance& instance);
+// Tributary's reconstruction block (reconstruction_block.h), which de-identified copies carry
+// instead of the vendor's attributes, comes first.
+MosaicHeader ReadMosaicHeader(DcmDataset& d);
 
 // The tiles of a mosaic as slices, each placed along the slice normal; `base` describes the whole
 // mosaic image.

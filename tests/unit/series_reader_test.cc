@@ -18,6 +18,8 @@
 #include <sstream>
 #include <variant>
 
+#include "common/secret_key.h"
+#include "dicom/deidentifier.h"
 #include "tests/unit/jpeg2000_encode.h"
 #include "tests/unit/synthetic_dicom.h"
 #include "tests/unit/synthetic_series.h"
@@ -510,7 +512,38 @@ struct MosaicCase {
   std::unique_ptr<DcmFileFormat> file;
 };
 
-MosaicCase MakeMosaic(bool with_count) {
+// A Siemens CSA image header (SV10, as nibabel's csareader reads it) with the given elements.
+std::string CsaHeader(const std::vector<std::pair<std::string, std::vector<std::string>>>& tags) {
+  std::string out("SV10\4\3\2\1", 8);
+  auto u32 = [&out](std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  u32(static_cast<std::uint32_t>(tags.size()));
+  u32(77);
+  for (const auto& [name, items] : tags) {
+    std::string field(64, '\0');
+    field.replace(0, name.size(), name);
+    out += field;
+    u32(1);                   // vm
+    out.append("DS\0\0", 4);  // vr
+    u32(3);                   // syngodt
+    u32(static_cast<std::uint32_t>(items.size()));
+    u32(77);
+    for (const std::string& item : items) {
+      std::string value = item + '\0';
+      auto length = static_cast<std::uint32_t>(value.size());
+      u32(length);
+      u32(length);
+      u32(77);
+      u32(length);
+      out += value;
+      out.append((4 - value.size() % 4) % 4, '\0');
+    }
+  }
+  return out;
+}
+
+// `reversed`: the tiles run against row x column, which only the CSA SliceNormalVector says; the
+// CSA header then also carries the tile times and an identifying string.
+MosaicCase MakeMosaic(bool with_count, bool reversed = false) {
   MosaicCase c;
   const double a = 0.3;  // rotation about the y axis: an oblique stack
   const std::array<double, 6> orientation = {std::cos(a), 0, -std::sin(a), 0, 1, 0};
@@ -524,7 +557,8 @@ MosaicCase MakeMosaic(bool with_count) {
     tile.dx = 1.5;
     tile.dy = 1.25;
     tile.orientation = orientation;
-    for (int k = 0; k < 3; ++k) tile.position[k] = first[k] + normal[k] * step * t;
+    double along = (reversed ? -step : step) * t;
+    for (int k = 0; k < 3; ++k) tile.position[k] = first[k] + normal[k] * along;
     testing::FillPattern(tile, 40 + t);
     c.tiles.push_back(tile);
   }
@@ -549,6 +583,17 @@ MosaicCase MakeMosaic(bool with_count) {
   d->putAndInsertString(DCM_SpacingBetweenSlices, "2.5");
   d->putAndInsertString(DcmTag(0x0019, 0x0010, EVR_LO), "SIEMENS MR HEADER");
   if (with_count) d->putAndInsertUint16(DcmTag(0x0019, 0x100A, EVR_US), 4);
+  if (reversed) {
+    std::string csa = CsaHeader({
+        {"ImaCoilString", {"PHI-IN-CSA-HEADER"}},
+        {"SliceNormalVector",
+         {std::to_string(-normal[0]), std::to_string(-normal[1]), std::to_string(-normal[2])}},
+        {"MosaicRefAcqTimes", {"0", "107.5", "52.5", "160"}},
+    });
+    d->putAndInsertString(DcmTag(0x0029, 0x0010, EVR_LO), "SIEMENS CSA HEADER");
+    d->putAndInsertUint8Array(DcmTag(0x0029, 0x1010, EVR_OB),
+                              reinterpret_cast<const Uint8*>(csa.data()), csa.size());
+  }
   return c;
 }
 
@@ -561,6 +606,52 @@ TEST(SeriesReader, SiemensMosaicIsCutIntoSlicesPlacedByTheirOwnGeometry) {
   EXPECT_EQ(v.size, (std::array<std::size_t, 4>{5, 4, 4, 1}));
   EXPECT_NEAR(v.spacing[2], 2.5, 1e-6);
   EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(v, c.tiles, 0), std::size_t{5 * 4 * 4});
+}
+
+// De-identified as the server stores it (research profile): the vendor's mosaic attributes are
+// not on Table E.3.10-1 and go, their values travel in Tributary's reconstruction block, and the
+// copy is cut into the same slices, in the same order, with the same slice times.
+TEST(SeriesReader, DeidentifiedMosaicIsCutLikeTheOriginal) {
+  MosaicCase c = MakeMosaic(true, /*reversed=*/true);
+  std::string original = testing::Encode(*c.file);
+  ASSERT_NE(original.find("PHI-IN-CSA-HEADER"), std::string::npos);
+  auto deidentifier = dicom::Deidentifier::Create(SecretKey::FromHex(std::string(64, '5')).value(),
+                                                  dicom::DeidPolicy::ResearchDefault());
+  ASSERT_TRUE(deidentifier.ok());
+  auto deidentified = deidentifier->Deidentify(original, "c");
+  ASSERT_TRUE(deidentified.ok()) << deidentified.status();
+  EXPECT_EQ(deidentified->bytes.find("PHI-IN-CSA-HEADER"), std::string::npos);
+  EXPECT_EQ(deidentified->bytes.find("SIEMENS CSA HEADER"), std::string::npos);
+  EXPECT_EQ(deidentified->bytes.find("SIEMENS MR HEADER"), std::string::npos);
+
+  for (const std::string* bytes : {&original, &deidentified->bytes}) {
+    dicom::SeriesReader reader;
+    ASSERT_TRUE(reader.AddBytes(*bytes, "mosaic").ok());
+    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    const common::Volume& v = OnlyVolume(series);
+    EXPECT_EQ(v.size, (std::array<std::size_t, 4>{5, 4, 4, 1}));
+    EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(v, c.tiles, 0), std::size_t{5 * 4 * 4});
+    auto timing = v.metadata.find("SliceTiming");
+    ASSERT_NE(timing, v.metadata.end());
+    std::vector<double> seconds = std::get<std::vector<double>>(timing->second);
+    std::sort(seconds.begin(), seconds.end());
+    EXPECT_EQ(seconds, (std::vector<double>{0, 0.0525, 0.1075, 0.16}));
+  }
+
+  // Without the Retain Safe Private option nothing private is kept, and the copy says why it
+  // cannot be cut.
+  dicom::DeidPolicy basic;
+  auto strict =
+      dicom::Deidentifier::Create(SecretKey::FromHex(std::string(64, '5')).value(), basic);
+  ASSERT_TRUE(strict.ok());
+  auto stripped = strict->Deidentify(original, "c");
+  ASSERT_TRUE(stripped.ok());
+  EXPECT_EQ(stripped->bytes.find("TRIBUTARY"), std::string::npos);
+  dicom::SeriesReader reader;
+  ASSERT_TRUE(reader.AddBytes(stripped->bytes, "stripped").ok());
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  EXPECT_NE(std::string(series.status.message()).find("Retain Safe Private"), std::string::npos)
+      << series.status;
 }
 
 TEST(SeriesReader, MosaicWithoutItsImageCountFailsItsSeriesWithAReason) {
