@@ -7,11 +7,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/secret_key.h"
+#include "dicom/deidentifier.h"
 #include "dicom/series_reader.h"
 #include "normalize/nifti_io.h"
 #include "normalize/sidecar.h"
@@ -92,27 +95,17 @@ std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
 
 class ConformanceTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
-  const Case& c = GetParam();
-  if (c.stem.empty()) {
-    GTEST_SKIP() << "reference data absent: " << kDataDir.string()
-                 << " (the shared dcm_qa sets; see its README.md)";
-  }
-  auto excluded = Exclusions().find(c.dataset + "/" + c.stem);
-  // TRIBUTARY_CONFORMANCE_ALL=1 runs the excluded cases too, to see where they stand.
-  if (excluded != Exclusions().end() && std::getenv("TRIBUTARY_CONFORMANCE_ALL") == nullptr) {
-    GTEST_SKIP() << excluded->second;
-  }
-
-  dicom::SeriesReader reader;
+std::vector<fs::path> InputFiles(const std::string& dataset) {
   std::vector<fs::path> files;
-  for (const auto& entry : fs::recursive_directory_iterator(kDataDir / c.dataset / "In")) {
+  for (const auto& entry : fs::recursive_directory_iterator(kDataDir / dataset / "In")) {
     if (entry.is_regular_file()) files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
-  for (const fs::path& file : files) (void)reader.AddFile(file.string()).ok();
+  return files;
+}
 
-  std::string stem = OurStem(c);
+// The series whose output names could be the case's: %p_%s, maybe with a suffix.
+std::vector<std::string> Candidates(const dicom::SeriesReader& reader, const std::string& stem) {
   std::vector<std::string> candidates;
   for (const std::string& uid : reader.SeriesUids()) {
     dicom::SeriesVolumes described = reader.Describe(uid);
@@ -122,6 +115,35 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
     std::string base = normalize::OutputStem(named);
     if (stem == base || stem.rfind(base + "_", 0) == 0) candidates.push_back(uid);
   }
+  return candidates;
+}
+
+// Skips the case (with the reason) when it has no data or is excluded; true when it should run.
+bool ShouldRun(const Case& c) {
+  if (c.stem.empty()) return false;
+  auto excluded = Exclusions().find(c.dataset + "/" + c.stem);
+  // TRIBUTARY_CONFORMANCE_ALL=1 runs the excluded cases too, to see where they stand.
+  return excluded == Exclusions().end() || std::getenv("TRIBUTARY_CONFORMANCE_ALL") != nullptr;
+}
+
+std::string SkipReason(const Case& c) {
+  if (c.stem.empty()) {
+    return "reference data absent: " + kDataDir.string() +
+           " (the shared dcm_qa sets; see its README.md)";
+  }
+  auto excluded = Exclusions().find(c.dataset + "/" + c.stem);
+  return excluded == Exclusions().end() ? std::string() : excluded->second;
+}
+
+TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
+  const Case& c = GetParam();
+  if (!ShouldRun(c)) GTEST_SKIP() << SkipReason(c);
+
+  dicom::SeriesReader reader;
+  for (const fs::path& file : InputFiles(c.dataset)) (void)reader.AddFile(file.string()).ok();
+
+  std::string stem = OurStem(c);
+  std::vector<std::string> candidates = Candidates(reader, stem);
   ASSERT_FALSE(candidates.empty()) << "no series is named like " << stem;
 
   const common::Volume* built = nullptr;
@@ -187,6 +209,114 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
 
 INSTANTIATE_TEST_SUITE_P(Dcm2niixReferences, ConformanceTest, ::testing::ValuesIn(Cases()),
                          CaseName);
+
+// The data set de-identified in memory as the server stores it (the default research profile),
+// made once per data set: each original series' de-identified UID and its instances' bytes.
+struct DeidentifiedSet {
+  std::map<std::string, std::string> series_uid;                 // original -> de-identified
+  std::map<std::string, std::vector<std::string>> series_bytes;  // de-identified series -> files
+  std::size_t refused = 0;
+};
+
+const DeidentifiedSet& Deidentified(const std::string& dataset) {
+  static auto* sets = new std::map<std::string, DeidentifiedSet>;
+  auto found = sets->find(dataset);
+  if (found != sets->end()) return found->second;
+  DeidentifiedSet& set = (*sets)[dataset];
+  auto deidentifier = dicom::Deidentifier::Create(SecretKey::FromHex(std::string(64, 'c')).value(),
+                                                  dicom::DeidPolicy::ResearchDefault());
+  EXPECT_TRUE(deidentifier.ok()) << deidentifier.status();
+  for (const fs::path& file : InputFiles(dataset)) {
+    std::ifstream in(file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (dicom::ProbeDicom(bytes) != dicom::DicomKind::kInstance) continue;
+    auto instance = deidentifier->Deidentify(bytes, "conformance");
+    if (!instance.ok()) {
+      ++set.refused;
+      ADD_FAILURE() << file << ": " << instance.status();
+      continue;
+    }
+    dicom::SeriesReader original;
+    if (!original.AddBytes(std::move(bytes), file.string()).ok()) continue;
+    set.series_uid[original.SeriesUids().at(0)] = instance->series_instance_uid;
+    set.series_bytes[instance->series_instance_uid].push_back(std::move(instance->bytes));
+  }
+  return set;
+}
+
+// What de-identification may change in a sidecar by design: the descriptions (replaced), and
+// nothing else.
+bool ChangedByDeidentification(const std::string& key) {
+  return key == "ProtocolName" || key == "SeriesDescription";
+}
+
+void ExpectSameVolume(const common::Volume& deid, const common::Volume& original) {
+  EXPECT_EQ(deid.size, original.size);
+  EXPECT_EQ(deid.spacing, original.spacing);
+  EXPECT_EQ(deid.origin, original.origin);
+  EXPECT_EQ(deid.direction, original.direction);
+  EXPECT_EQ(deid.time_step, original.time_step);
+  EXPECT_EQ(deid.pixel_type, original.pixel_type);
+  EXPECT_EQ(deid.series_number, original.series_number);
+  EXPECT_EQ(deid.name_suffix, original.name_suffix);
+  ASSERT_EQ(deid.voxels.size(), original.voxels.size());
+  EXPECT_TRUE(std::equal(deid.voxels.begin(), deid.voxels.end(), original.voxels.begin()))
+      << "voxels differ";
+  for (const auto& [key, value] : original.metadata) {
+    if (ChangedByDeidentification(key)) continue;
+    auto it = deid.metadata.find(key);
+    if (it == deid.metadata.end()) {
+      ADD_FAILURE() << "sidecar key " << key << " lost by de-identification";
+      continue;
+    }
+    EXPECT_TRUE(it->second == value) << "sidecar key " << key << " changed";
+  }
+  EXPECT_EQ(deid.reconstruction.size(), original.reconstruction.size());
+  for (const auto& [key, value] : original.reconstruction) {
+    auto it = deid.reconstruction.find(key);
+    EXPECT_TRUE(it != deid.reconstruction.end() && it->second == value)
+        << "reconstruction entry " << key << " differs";
+  }
+}
+
+class DeidentifiedConformanceTest : public ::testing::TestWithParam<Case> {};
+
+// What the service stores (de-identified instances) rebuilds into exactly the volumes the
+// originals give: voxels, geometry and sidecar keys.
+TEST_P(DeidentifiedConformanceTest, DeidentifiedCopyGivesTheOriginalsVolumes) {
+  const Case& c = GetParam();
+  if (c.stem.empty() || SkipReason(c).rfind("input absent", 0) == 0) {
+    GTEST_SKIP() << SkipReason(c);
+  }
+  dicom::SeriesReader reader;
+  for (const fs::path& file : InputFiles(c.dataset)) (void)reader.AddFile(file.string()).ok();
+  std::vector<std::string> candidates = Candidates(reader, OurStem(c));
+  ASSERT_FALSE(candidates.empty()) << "no series is named like " << OurStem(c);
+
+  const DeidentifiedSet& set = Deidentified(c.dataset);
+  EXPECT_EQ(set.refused, 0u);
+  for (const std::string& uid : candidates) {
+    auto mapped = set.series_uid.find(uid);
+    ASSERT_NE(mapped, set.series_uid.end()) << "series " << uid << " has no de-identified copy";
+    dicom::SeriesReader deid_reader;
+    const std::vector<std::string>& files = set.series_bytes.at(mapped->second);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      ASSERT_TRUE(deid_reader.AddBytes(files[i], "deidentified " + std::to_string(i)).ok());
+    }
+    dicom::SeriesVolumes original = reader.BuildSeries(uid);
+    dicom::SeriesVolumes deidentified = deid_reader.BuildSeries(mapped->second);
+    ASSERT_TRUE(original.status.ok()) << original.status;
+    ASSERT_TRUE(deidentified.status.ok()) << deidentified.status;
+    ASSERT_EQ(deidentified.volumes.size(), original.volumes.size());
+    for (std::size_t v = 0; v < original.volumes.size(); ++v) {
+      SCOPED_TRACE(normalize::OutputStem(original.volumes[v]));
+      ExpectSameVolume(deidentified.volumes[v], original.volumes[v]);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dcm2niixReferences, DeidentifiedConformanceTest,
+                         ::testing::ValuesIn(Cases()), CaseName);
 
 }  // namespace
 }  // namespace tributary
