@@ -33,6 +33,21 @@ std::string Rounded(double value, double step) {
   return std::to_string(q == 0 ? 0 : q);
 }
 
+// What of ImageType separates stacks: values 1 and 2 (ORIGINAL/DERIVED, PRIMARY/SECONDARY) and,
+// of the rest, only values that say what a pixel is (a complex component, a field or parameter
+// map). Vendor flags there (GE's ADD on part of a head CT, Siemens' ND, NORM, MOSAIC) do not.
+std::string ImageTypeKey(const std::string& image_type) {
+  static const std::set<std::string> kMeaning = {
+      "M",     "P",         "R",      "I",   "MAGNITUDE", "PHASE", "REAL",  "IMAGINARY",
+      "MIXED", "FIELD_MAP", "B0 MAP", "ADC", "EADC",      "FA",    "TRACEW"};
+  std::vector<std::string> values = Split(image_type);
+  std::string key;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i < 2 || kMeaning.count(values[i]) != 0) key += (key.empty() ? "" : "\\") + values[i];
+  }
+  return key;
+}
+
 std::string StackKey(const Slice& s) {
   const FrameGeometry& g = s.geometry;
   std::string key;
@@ -43,7 +58,7 @@ std::string StackKey(const Slice& s) {
   key += "|echo " + (s.echo_number ? std::to_string(*s.echo_number)
                      : s.echo_time ? Rounded(*s.echo_time, 1e-3)
                                    : std::string("-"));
-  key += "|" + s.image_type + "|" + s.stack_id;
+  key += "|" + ImageTypeKey(s.image_type) + "|" + s.stack_id;
   return key;
 }
 
@@ -179,7 +194,8 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
       std::string key = StackKey(slice);
       auto [it, inserted] = by_key.emplace(key, stacks.size());
       if (inserted) {
-        stacks.push_back({key, {}, slice.echo_number, slice.echo_time, slice.image_type});
+        stacks.push_back(
+            {key, {}, slice.echo_number, slice.echo_time, ImageTypeKey(slice.image_type)});
       }
       stacks[it->second].slices.push_back(slice);
     }
@@ -222,6 +238,9 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
     volume->protocol_name = head.protocol;
     volume->series_number = head.series_number;
     volume->metadata.insert(head.metadata.begin(), head.metadata.end());
+    if (volume->reconstruction.count("SliceThicknessesFound") != 0) {
+      volume->metadata.erase("SliceThickness");
+    }
     if (stack.echo_time) volume->metadata["EchoTime"] = *stack.echo_time / 1000;
     if (stack.echo_number) volume->metadata["EchoNumber"] = *stack.echo_number;
     std::string suffix;

@@ -158,8 +158,23 @@ absl::Status StackBuilder::Geometry() {
     r["OriginalSliceDepths"] = depths;
     r["OriginalImagePositionPatient"] = positions;
     r["OriginalSliceStepMedian"] = geometry_.median_step;
+    r["ResampledSliceStep"] = geometry_.grid_step;
   }
+  SliceThicknesses();
   return absl::OkStatus();
+}
+
+// Slices of several thicknesses (a thin posterior-fossa block under a thick upper block) make one
+// volume: the thicknesses found are recorded (and the sidecar claims no single SliceThickness).
+void StackBuilder::SliceThicknesses() {
+  std::set<double> found;
+  for (const Plane& plane : planes_) {
+    if (std::optional<double> t = plane.times.front()->instance->slice_thickness) {
+      found.insert(std::round(*t * 1000) / 1000);
+    }
+  }
+  if (found.size() < 2) return;
+  volume_.reconstruction["SliceThicknessesFound"] = std::vector<double>(found.begin(), found.end());
 }
 
 // BIDS SliceTiming (seconds from the first slice of the volume, in the volume's slice order) for

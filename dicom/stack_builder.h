@@ -35,6 +35,7 @@ class StackBuilder {
   absl::Status SortAndGroup();
   absl::Status Geometry();
   void SliceTiming();
+  void SliceThicknesses();
   static std::optional<std::pair<double, double>> PaddingRange(const Instance& in);
   absl::Status Decode(const Slice& slice, std::vector<float>& real);
   std::pair<double, double> DeclaredRange() const;

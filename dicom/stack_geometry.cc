@@ -55,7 +55,9 @@ absl::StatusOr<StackGeometry> StackGeometry::Place(
   geometry.median_step = sorted_steps[sorted_steps.size() / 2];
   geometry.extent = plane_depths.back() - plane_depths.front();
   // Against the mean step (jitter around a regular grid stays unresampled); a missing slice or
-  // a changed step shows as a deviation, and the median step then sets the new grid.
+  // a changed step shows as a deviation, and the finest step then sets the new grid: the smallest
+  // step of at least half the median (a block of thin slices keeps its resolution; two nearly
+  // coincident slices at a block's edge do not make the grid explode).
   double mean = geometry.extent / static_cast<double>(n - 1);
   for (double step : steps) {
     geometry.max_deviation = std::max(geometry.max_deviation, std::abs(step - mean));
@@ -65,8 +67,12 @@ absl::StatusOr<StackGeometry> StackGeometry::Place(
   if (!geometry.irregular) {
     geometry.slice_count = n;
   } else {
+    geometry.grid_step = geometry.median_step;
+    for (double step : steps) {
+      if (step >= geometry.median_step / 2) geometry.grid_step = std::min(geometry.grid_step, step);
+    }
     geometry.slice_count =
-        static_cast<std::size_t>(std::llround(geometry.extent / geometry.median_step)) + 1;
+        static_cast<std::size_t>(std::llround(geometry.extent / geometry.grid_step)) + 1;
     if (geometry.slice_count > 4 * n + 16) {
       return absl::FailedPreconditionError("slice gaps too irregular to resample (" +
                                            std::to_string(geometry.slice_count) + " slices for " +

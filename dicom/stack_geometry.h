@@ -30,6 +30,7 @@ struct StackGeometry {
   double spacing = 0;           // between slices of the regular grid
   double extent = 0;            // from the first plane to the last
   double median_step = 0;
+  double grid_step = 0;      // when irregular: the finest step (>= half the median) sets the grid
   double max_deviation = 0;  // of a step between planes from the mean step
   double max_shift = 0;      // in plane, of a plane's first slice from the first plane's
   bool irregular = false;    // max_deviation above kGapToleranceMm: missing slices, variable gaps

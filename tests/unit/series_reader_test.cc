@@ -53,7 +53,7 @@ absl::StatusOr<dicom::SeriesVolumes> Build(const std::vector<SliceTruth>& slices
   for (std::size_t i = 0; i < slices.size(); ++i) {
     auto file = testing::MakeSeriesSlice(slices[i], static_cast<int>(i));
     if (xfer == EXS_DeflatedLittleEndianExplicit) {
-      // Through a file: testing::Encode's buffer stream does not deflate; DCMTK's saveFile does.
+      // Through a file, so that reading a deflated file (not only bytes) is covered too.
       std::string path = ::testing::TempDir() + "deflated_" + std::to_string(i) + ".dcm";
       if (file->saveFile(path.c_str(), xfer).bad()) return absl::InternalError("cannot save");
       temporary.push_back(path);
@@ -178,7 +178,7 @@ TEST(SeriesReader, MissingSliceIsInterpolatedAndRecorded) {
   }
 }
 
-TEST(SeriesReader, VariableGapsAreResampledToTheMedianStep) {
+TEST(SeriesReader, VariableGapsAreResampledToTheFinestStep) {
   std::vector<SliceTruth> slices = AxialStack({0, 1, 2, 4, 5, 6, 9});
   auto series = Build(slices);
   ASSERT_TRUE(series.ok()) << series.status();
@@ -789,6 +789,125 @@ TEST(SeriesReader, ColourImagesFailTheirSeriesWithAReason) {
   EXPECT_EQ(series.status.code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(series.status.message().find("colour"), std::string::npos) << series.status;
 }
+
+// A head CT as scanners send it: a thin block over the posterior fossa (2.5 mm) and a thick block
+// above (5 mm), in one series, the thick block's ImageType carrying GE's ADD flag. One volume
+// covers the whole head on the finest step; the thicknesses found are recorded.
+TEST(SeriesReader, ThinAndThickBlocksOfAHeadCtMakeOneVolume) {
+  std::vector<double> depths;
+  for (int k = 0; k < 10; ++k) depths.push_back(2.5 * k);      // 0 .. 22.5
+  for (int k = 0; k < 8; ++k) depths.push_back(25 + 5.0 * k);  // 25 .. 60
+  std::vector<SliceTruth> slices = AxialStack(depths);
+  dicom::SeriesReader reader;
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    auto file = testing::MakeSeriesSlice(slices[i], static_cast<int>(i));
+    bool thick = i >= 10;
+    DcmDataset* d = file->getDataset();
+    d->putAndInsertString(DCM_SliceThickness, thick ? "5" : "2.5");
+    d->putAndInsertString(DCM_ImageType,
+                          thick ? "ORIGINAL\\PRIMARY\\AXIAL\\ADD" : "ORIGINAL\\PRIMARY\\AXIAL");
+    ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "ct" + std::to_string(i)).ok());
+  }
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  const common::Volume& v = OnlyVolume(series);
+  EXPECT_EQ(v.size[2], 25u);  // 0 .. 60 mm every 2.5 mm
+  EXPECT_NEAR(v.spacing[2], 2.5, 1e-9);
+  EXPECT_NEAR(v.origin[2], 0, 1e-9);
+  EXPECT_TRUE(Has(v.reconstruction, "Resampled"));
+  auto found = v.reconstruction.find("SliceThicknessesFound");
+  ASSERT_NE(found, v.reconstruction.end());
+  EXPECT_EQ(std::get<std::vector<double>>(found->second), (std::vector<double>{2.5, 5}));
+  EXPECT_FALSE(Has(v.metadata, "SliceThickness"));
+  // Every original slice lies on the grid and keeps its values; between two thick slices the
+  // grid slice is their mean.
+  EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 1e-3), 18u * 10 * 8);
+  for (std::size_t j = 0; j < v.size[1]; ++j) {
+    for (std::size_t i = 0; i < v.size[0]; ++i) {
+      double expected = (testing::VoxelValue(v, i, j, 10) + testing::VoxelValue(v, i, j, 12)) / 2;
+      ASSERT_NEAR(testing::VoxelValue(v, i, j, 11), expected, 1e-3) << i << "," << j;
+    }
+  }
+}
+
+TEST(SeriesReader, MagnitudeAndPhaseStillMakeTwoVolumes) {
+  std::vector<SliceTruth> slices = AxialStack({0, 2, 4});
+  dicom::SeriesReader reader;
+  for (std::size_t i = 0; i < 2 * slices.size(); ++i) {
+    auto file = testing::MakeSeriesSlice(slices[i % 3], static_cast<int>(i));
+    file->getDataset()->putAndInsertString(
+        DCM_ImageType, i < 3 ? "ORIGINAL\\PRIMARY\\M\\ND\\NORM" : "ORIGINAL\\PRIMARY\\P\\ND");
+    file->getDataset()->putAndInsertString(
+        DCM_SOPInstanceUID, ("1.2.826.0.1.3680043.2.1125.9.7." + std::to_string(i)).c_str());
+    ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "mp" + std::to_string(i)).ok());
+  }
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  ASSERT_TRUE(series.status.ok()) << series.status;
+  ASSERT_EQ(series.volumes.size(), 2u);
+  std::vector<std::string> suffixes = {series.volumes[0].name_suffix,
+                                       series.volumes[1].name_suffix};
+  std::sort(suffixes.begin(), suffixes.end());
+  EXPECT_EQ(suffixes, (std::vector<std::string>{"", "_ph"}));
+}
+
+// The series as written in `xfer` and as the server stores it after de-identification
+// (research profile) rebuild into the same voxels and geometry.
+class DeidentifiedTransferSyntax : public ::testing::TestWithParam<E_TransferSyntax> {};
+
+TEST_P(DeidentifiedTransferSyntax, GivesTheSameVolumeAsTheOriginal) {
+  E_TransferSyntax xfer = GetParam();
+  std::vector<SliceTruth> slices = AxialStack({0, 1.5, 3, 4.5});
+  auto deidentifier = dicom::Deidentifier::Create(SecretKey::FromHex(std::string(64, '3')).value(),
+                                                  dicom::DeidPolicy::ResearchDefault());
+  ASSERT_TRUE(deidentifier.ok());
+  dicom::SeriesReader original, deidentified;
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    std::unique_ptr<DcmFileFormat> file;
+    if (xfer == EXS_JPEGProcess1) {  // 8-bit only
+      testing::CtSliceSpec spec;
+      spec.bits_allocated = 8;
+      spec.sop_uid = "1.2.826.0.1.3680043.2.1125.9.8." + std::to_string(i);
+      file = testing::MakeCtSlice(spec);
+      file->getDataset()->putAndInsertString(DCM_ImagePositionPatient,
+                                             ("0\\0\\" + std::to_string(1.5 * i)).c_str());
+    } else {
+      file = testing::MakeSeriesSlice(slices[i], static_cast<int>(i));
+    }
+    if (xfer == EXS_JPEG2000LosslessOnly) PutJpeg2000(*file, {slices[i]}, 1, false);
+    std::string bytes = testing::Encode(*file, xfer);
+    ASSERT_FALSE(bytes.empty()) << DcmXfer(xfer).getXferName();
+    auto copy = deidentifier->Deidentify(bytes, "c");
+    ASSERT_TRUE(copy.ok()) << copy.status();
+    EXPECT_EQ(copy->transfer_syntax_uid, DcmXfer(xfer).getXferID());
+    ASSERT_TRUE(original.AddBytes(bytes, "original").ok());
+    ASSERT_TRUE(deidentified.AddBytes(copy->bytes, "deidentified").ok());
+  }
+  dicom::SeriesVolumes a = original.BuildSeries(original.SeriesUids().front());
+  dicom::SeriesVolumes b = deidentified.BuildSeries(deidentified.SeriesUids().front());
+  const common::Volume& va = OnlyVolume(a);
+  const common::Volume& vb = OnlyVolume(b);
+  ASSERT_EQ(va.size[2], 4u);
+  EXPECT_EQ(vb.size, va.size);
+  EXPECT_EQ(vb.spacing, va.spacing);
+  EXPECT_EQ(vb.origin, va.origin);
+  EXPECT_EQ(vb.direction, va.direction);
+  EXPECT_EQ(vb.pixel_type, va.pixel_type);
+  ASSERT_EQ(vb.voxels.size(), va.voxels.size());
+  EXPECT_TRUE(std::equal(va.voxels.begin(), va.voxels.end(), vb.voxels.begin()));
+  if (xfer != EXS_JPEGProcess1) testing::ExpectVoxelsWhereHeadersPutThem(vb, slices, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryReadableSyntax, DeidentifiedTransferSyntax,
+                         ::testing::Values(EXS_LittleEndianImplicit, EXS_LittleEndianExplicit,
+                                           EXS_BigEndianExplicit, EXS_DeflatedLittleEndianExplicit,
+                                           EXS_RLELossless, EXS_JPEGProcess1, EXS_JPEGProcess14SV1,
+                                           EXS_JPEGLSLossless, EXS_JPEG2000LosslessOnly),
+                         [](const auto& info) {
+                           std::string out;
+                           for (char c : std::string(DcmXfer(info.param).getXferName())) {
+                             if (std::isalnum(static_cast<unsigned char>(c))) out.push_back(c);
+                           }
+                           return out;
+                         });
 
 }  // namespace
 }  // namespace tributary
