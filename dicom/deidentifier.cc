@@ -22,6 +22,7 @@
 #include "dicom/reconstruction_block.h"
 #include "dicom/siemens_csa.h"
 #include "dicom/text_scrubber.h"
+#include "dicom/uih_mosaic.h"
 
 namespace tributary::dicom {
 namespace {
@@ -578,12 +579,16 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
         DCM_DeidentificationMethodCodeSequence, DCM_LongitudinalTemporalInformationModified}) {
     delete dataset.remove(mark);  // findAndDeleteElement walks every element with a DcmStack
   }
-  // Siemens keeps a mosaic's tile count, order and times in private attributes that Table
-  // E.3.10-1 does not list as safe: they move into Tributary's reconstruction block as numbers.
+  // Siemens keeps a mosaic's tile count, order and times, and UIH a grid's tile count, positions
+  // and times, in private attributes that Table E.3.10-1 does not list as safe: they move into
+  // Tributary's reconstruction block as numbers.
   std::optional<MosaicHeader> mosaic;
-  if (impl_->policy.Has(ProfileOption::kRetainSafePrivate) &&
-      StringValue(dataset, DCM_ImageType).find("MOSAIC") != std::string::npos) {
-    mosaic = ReadMosaicHeader(dataset);
+  if (impl_->policy.Has(ProfileOption::kRetainSafePrivate)) {
+    if (StringValue(dataset, DCM_ImageType).find("MOSAIC") != std::string::npos) {
+      mosaic = ReadMosaicHeader(dataset);
+    } else {
+      mosaic = UihMosaic::Read(dataset);
+    }
   }
   TRIB_RETURN_IF_ERROR(walk.Process(dataset));
   if (mosaic) WriteReconstructionBlock(dataset, *mosaic);

@@ -53,7 +53,7 @@ struct Instance {
   std::optional<double> repetition_time_ms;
   bool has_geometry = false;
   FrameGeometry geometry;
-  MosaicHeader mosaic;  // Siemens mosaic: tile count, tile order in space, tile times
+  MosaicHeader mosaic;  // Siemens mosaic or UIH grid (uih_mosaic.h): tile count, order, times
   // JPEG 2000 frames over several fragments: the first fragment of each frame (FrameStarts).
   std::vector<unsigned long> fragment_starts;
   common::Metadata metadata;

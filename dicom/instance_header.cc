@@ -22,6 +22,7 @@
 #include "dicom/enhanced_frames.h"
 #include "dicom/memory_input_stream.h"
 #include "dicom/siemens_csa.h"
+#include "dicom/uih_mosaic.h"
 #include "dicom/vec3.h"
 
 namespace tributary::dicom {
@@ -181,6 +182,17 @@ absl::Status ReadHeader(Instance& instance) {
   g.intercept = Number(h, DCM_RescaleIntercept).value_or(0);
   auto orientation = Numbers(h, DCM_ImageOrientationPatient, 6);
   auto position = Numbers(h, DCM_ImagePositionPatient, 3);
+  const bool siemens_mosaic = instance.image_type.find("MOSAIC") != std::string::npos;
+  if (siemens_mosaic) {
+    instance.mosaic = ReadMosaicHeader(d);
+  } else if (std::optional<MosaicHeader> grid = UihMosaic::Read(d)) {
+    // A UIH grid has no ImagePositionPatient of its own: the image is placed by its first tile.
+    instance.mosaic = *grid;
+    if (!position && !grid->tile_positions.empty()) {
+      const Vec3& first = grid->tile_positions.front();
+      position = std::vector<double>{first[0], first[1], first[2]};
+    }
+  }
   auto spacing = Numbers(h, DCM_PixelSpacing, 2);
   if (orientation && position) {
     g.row_dir = {(*orientation)[0], (*orientation)[1], (*orientation)[2]};
@@ -196,9 +208,6 @@ absl::Status ReadHeader(Instance& instance) {
   if (spacing && (*spacing)[0] > 0 && (*spacing)[1] > 0) {
     g.dy = (*spacing)[0];
     g.dx = (*spacing)[1];
-  }
-  if (instance.image_type.find("MOSAIC") != std::string::npos) {
-    instance.mosaic = ReadMosaicHeader(d);
   }
   instance.metadata = AcquisitionMetadata(h, instance);
   if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) EnhancedAcquisition(d, instance);

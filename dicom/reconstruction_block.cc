@@ -4,15 +4,17 @@
 #include <dcmtk/dcmdata/dcitem.h>
 
 #include <string>
+#include <vector>
 
 #include "dicom/dcmtk_support.h"
 
 namespace tributary::dicom {
 namespace {
 
-constexpr Uint16 kMosaicImages = 0x01;  // US
-constexpr Uint16 kSliceNormal = 0x02;   // FD, 3 values
-constexpr Uint16 kTileTimes = 0x03;     // FD, one value per tile (ms)
+constexpr Uint16 kMosaicImages = 0x01;   // US
+constexpr Uint16 kSliceNormal = 0x02;    // FD, 3 values
+constexpr Uint16 kTileTimes = 0x03;      // FD, one value per tile (ms)
+constexpr Uint16 kTilePositions = 0x04;  // FD, three values per tile (LPS, mm)
 
 DcmTag BlockTag(Uint16 block, Uint16 element, DcmEVR vr) {
   DcmTag tag(kReconstructionGroup, static_cast<Uint16>((block << 8) | element),
@@ -43,6 +45,14 @@ void WriteReconstructionBlock(DcmItem& item, const MosaicHeader& header) {
     item.putAndInsertFloat64Array(BlockTag(block, kTileTimes, EVR_FD), header.times_ms.data(),
                                   static_cast<unsigned long>(header.times_ms.size()));
   }
+  if (!header.tile_positions.empty()) {
+    std::vector<Float64> flat;
+    for (const Vec3& position : header.tile_positions) {
+      flat.insert(flat.end(), position.begin(), position.end());
+    }
+    item.putAndInsertFloat64Array(BlockTag(block, kTilePositions, EVR_FD), flat.data(),
+                                  static_cast<unsigned long>(flat.size()));
+  }
 }
 
 std::optional<MosaicHeader> ReadReconstructionBlock(DcmItem& item) {
@@ -71,6 +81,15 @@ std::optional<MosaicHeader> ReadReconstructionBlock(DcmItem& item) {
       for (unsigned long i = 0; i < element->getVM(); ++i) {
         Float64 time = 0;
         if (element->getFloat64(time, i).good()) header.times_ms.push_back(time);
+      }
+    }
+    if (item.findAndGetElement(DcmTagKey(kReconstructionGroup, (block << 8) | kTilePositions),
+                               element)
+            .good()) {
+      for (unsigned long i = 0; i + 2 < element->getVM(); i += 3) {
+        Vec3 position;
+        for (unsigned long k = 0; k < 3; ++k) element->getFloat64(position[k], i + k);
+        header.tile_positions.push_back(position);
       }
     }
     return header;

@@ -22,6 +22,7 @@
 #include "dicom/slice.h"
 #include "dicom/stack.h"
 #include "dicom/stack_builder.h"
+#include "dicom/uih_mosaic.h"
 
 namespace tributary::dicom {
 namespace {
@@ -76,6 +77,7 @@ absl::Status SlicesOf(Instance& in, std::vector<Slice>& out) {
   DcmDataset& d = *in.file->getDataset();
   if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) return EnhancedFrames(in, base, out);
   if (in.image_type.find("MOSAIC") != std::string::npos) return MosaicTiles(in, base, out);
+  if (in.mosaic.images > 1) return UihMosaic::Tiles(in, base, out);
   if (in.frames > 1) {
     return absl::UnimplementedError(in.source + ": multi-frame instances (" +
                                     std::to_string(in.frames) + " frames) are not converted yet");
