@@ -2,7 +2,9 @@
 // peak resident memory of each process (wait4 rusage), uncompressed and gzip output. Prints
 // figures; decides nothing (docs/BENCHMARKS.md).
 //
-//   bench_convert [--repeat N] [--uncompressed-only] [--dcm2niix PATH] FOLDER...
+//   bench_convert [--repeat N] [--uncompressed-only] [--dcm2niix PATH] [--baseline PATH] FOLDER...
+// --baseline adds another tributary binary (say, one built from an earlier commit) to the same
+// interleaved rounds, for an A/B comparison of a change.
 //
 // The tools run in turn, round after round (not all runs of one tool, then the next), so a slow
 // spell of a shared machine affects each alike; each figure is the median of N rounds.
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
   int repeat = 5;
   bool uncompressed_only = false;
   std::string dcm2niix = "dcm2niix";
+  std::string baseline;
   std::vector<std::string> folders;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -125,13 +128,15 @@ int main(int argc, char** argv) {
       uncompressed_only = true;
     } else if (arg == "--dcm2niix" && i + 1 < argc) {
       dcm2niix = argv[++i];
+    } else if (arg == "--baseline" && i + 1 < argc) {
+      baseline = argv[++i];
     } else {
       folders.push_back(arg);
     }
   }
   if (folders.empty()) {
     std::cerr << "usage: bench_convert [--repeat N] [--uncompressed-only] [--dcm2niix PATH] "
-                 "FOLDER...\n";
+                 "[--baseline TRIBUTARY] FOLDER...\n";
     return 2;
   }
   fs::path scratch = fs::temp_directory_path() / ("bench_convert_" + std::to_string(::getpid()));
@@ -150,7 +155,12 @@ int main(int argc, char** argv) {
         tools.push_back({"dcm2niix -z i",
                          {dcm2niix, "-b", "y", "-z", "i", "-f", "%p_%s", "-o", "{out}", folder}});
       }
-      if (!compress) tools[0].argv.push_back("--no-compress");
+      if (!baseline.empty()) {
+        tools.push_back({"baseline convert", {baseline, "convert", folder, "--out", "{out}", "-q"}});
+      }
+      for (Tool& tool : tools) {
+        if (!compress && tool.argv[1] == "convert") tool.argv.push_back("--no-compress");
+      }
       std::vector<Measure> medians = InterleavedMedians(tools, scratch, repeat);
       for (std::size_t t = 0; t < tools.size(); ++t) {
         const Tool& tool = tools[t];
