@@ -74,6 +74,8 @@ std::string OurStem(const Case& c) {
       {"dti_tra_dir16_PA_6_134431", "dti_tra_dir16_PA_6"},
       {"dti_tra_dir16_PA_rot_12_132222", "dti_tra_dir16_PA_rot_12"},
       {"dti_tra_dir16_PA_rot_12_134431", "dti_tra_dir16_PA_rot_12"},
+      {"t1_gre_fsp_3d_sag_2_132222", "t1_gre_fsp_3d_sag_2"},
+      {"t1_gre_fsp_3d_sag_2_134431", "t1_gre_fsp_3d_sag_2"},
   };
   auto it = aliases->find(c.stem);
   return it == aliases->end() ? c.stem : it->second;
@@ -87,6 +89,8 @@ std::string InputFolder(const Case& c) {
       {"dcm_qa_uih/dti_tra_dir16_PA_6_134431", "DTI_134434"},
       {"dcm_qa_uih/dti_tra_dir16_PA_rot_12_132222", "DTI_132225"},
       {"dcm_qa_uih/dti_tra_dir16_PA_rot_12_134431", "DTI_134434"},
+      {"dcm_qa_uih/t1_gre_fsp_3d_sag_2_132222", "DTI_132225"},
+      {"dcm_qa_uih/t1_gre_fsp_3d_sag_2_134431", "DTI_134434"},
   };
   auto it = folders->find(c.dataset + "/" + c.stem);
   return it == folders->end() ? std::string() : it->second;
