@@ -7,12 +7,14 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "cli/input_files.h"
 #include "common/parallel.h"
 #include "dicom/series_reader.h"
+#include "normalize/diffusion_files.h"
 #include "normalize/nifti_io.h"
 #include "normalize/sidecar.h"
 
@@ -72,6 +74,14 @@ absl::Status WriteVolume(const common::Volume& volume, const fs::path& out, cons
   TRIB_RETURN_IF_ERROR(WriteText(sidecar, normalize::SidecarJson(volume)));
   outputs.push_back(image.string());
   outputs.push_back(sidecar.string());
+  // Diffusion-weighted 4D: FSL's b-values and b-vectors (in the written image's voxel axes).
+  if (std::optional<normalize::FslDiffusionText> diffusion = normalize::FslDiffusion(volume)) {
+    fs::path bval = out / (stem + ".bval"), bvec = out / (stem + ".bvec");
+    TRIB_RETURN_IF_ERROR(WriteText(bval, diffusion->bval));
+    TRIB_RETURN_IF_ERROR(WriteText(bvec, diffusion->bvec));
+    outputs.push_back(bval.string());
+    outputs.push_back(bvec.string());
+  }
   return absl::OkStatus();
 }
 

@@ -40,6 +40,14 @@ struct UninitializedAllocator : std::allocator<T> {
 // Voxel storage: resize() leaves the new bytes unspecified; the writer fills every one.
 using VoxelBuffer = std::vector<std::byte, UninitializedAllocator<std::byte>>;
 
+// The diffusion weighting of one volume (time point) of a diffusion-weighted series: b-value
+// (s/mm^2) and unit gradient direction in the patient frame (LPS); {0, 0, 0} for b = 0 and for
+// isotropic (trace) or non-directional images.
+struct DiffusionGradient {
+  double b_value = 0;
+  std::array<double, 3> direction = {0, 0, 0};
+};
+
 // A reconstructed image volume: voxels and their geometry in the DICOM patient frame (LPS, mm), as
 // ITK holds images. This is the only type dicom/ and normalize/ share.
 //
@@ -60,8 +68,9 @@ struct Volume {
   std::int64_t series_number = 0;
   std::string name_suffix;
 
-  Metadata metadata;        // BIDS-style acquisition keys for the sidecar
-  Metadata reconstruction;  // what was decided while building the volume, and why
+  Metadata metadata;                         // BIDS-style acquisition keys for the sidecar
+  Metadata reconstruction;                   // what was decided while building the volume, and why
+  std::vector<DiffusionGradient> diffusion;  // one per volume (size[3]) for DWI, else empty
 
   std::size_t VoxelCount() const { return size[0] * size[1] * size[2] * size[3]; }
 

@@ -17,6 +17,7 @@
 #include "dicom/date_shift.h"
 #include "dicom/dcmtk_support.h"
 #include "dicom/deid_rule_table.h"
+#include "dicom/diffusion_attributes.h"
 #include "dicom/memory_input_stream.h"
 #include "dicom/pseudonym.h"
 #include "dicom/reconstruction_block.h"
@@ -590,6 +591,9 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
       mosaic = UihMosaic::Read(dataset);
     }
   }
+  // Diffusion b-values and gradients from vendor attributes, some not safe (GE, Philips): copied
+  // into the standard attributes, which de-identification keeps.
+  CopyDiffusionToStandard(dataset);
   TRIB_RETURN_IF_ERROR(walk.Process(dataset));
   if (mosaic) WriteReconstructionBlock(dataset, *mosaic);
   if (!dataset.tagExists(DCM_PatientID))

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dicom/attribute_readers.h"
+#include "dicom/diffusion_attributes.h"
 #include "dicom/vec3.h"
 
 namespace tributary::dicom {
@@ -104,6 +105,9 @@ absl::Status EnhancedFrames(Instance& in, const Slice& base, std::vector<Slice>&
     if (DcmItem* type = FunctionalGroup(d, f, DCM_MRImageFrameTypeSequence)) {
       std::string frame_type = String(*type, DCM_FrameType);
       if (!frame_type.empty()) slice.image_type = frame_type;
+    }
+    if (DcmItem* diffusion = FunctionalGroup(d, f, DCM_MRDiffusionSequence)) {
+      slice.diffusion = ReadStandardDiffusion(*diffusion);
     }
     out.push_back(slice);
   }

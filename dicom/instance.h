@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/metadata_value.h"
+#include "common/volume.h"
 #include "dicom/frame_geometry.h"
 #include "dicom/reconstruction_block.h"
 #include "dicom/vec3.h"
@@ -57,6 +58,7 @@ struct Instance {
   // JPEG 2000 frames over several fragments: the first fragment of each frame (FrameStarts).
   std::vector<unsigned long> fragment_starts;
   common::Metadata metadata;
+  std::optional<common::DiffusionGradient> diffusion;  // classic images (diffusion_attributes.h)
 };
 
 }  // namespace tributary::dicom

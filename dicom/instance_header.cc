@@ -18,6 +18,7 @@
 #include "dicom/attribute_readers.h"
 #include "dicom/dcmtk_support.h"
 #include "dicom/deidentifier.h"
+#include "dicom/diffusion_attributes.h"
 #include "dicom/element_index.h"
 #include "dicom/enhanced_frames.h"
 #include "dicom/memory_input_stream.h"
@@ -209,6 +210,7 @@ absl::Status ReadHeader(Instance& instance) {
     g.dy = (*spacing)[0];
     g.dx = (*spacing)[1];
   }
+  if (instance.modality == "MR") instance.diffusion = ReadDiffusion(d);
   instance.metadata = AcquisitionMetadata(h, instance);
   if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) EnhancedAcquisition(d, instance);
   return absl::OkStatus();

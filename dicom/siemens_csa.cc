@@ -11,10 +11,8 @@
 #include "dicom/vec3.h"
 
 namespace tributary::dicom {
-namespace {
 
-// One element of the Siemens CSA image header, (0029,xx10) of "SIEMENS CSA HEADER".
-std::vector<std::string> CsaImageItems(DcmDataset& d, const std::string& name) {
+std::vector<std::string> CsaImageItems(DcmItem& d, const std::string& name) {
   for (Uint16 block = 0x10; block <= 0xFF; ++block) {
     if (String(d, DcmTagKey(0x0029, block)) != "SIEMENS CSA HEADER") continue;
     DcmElement* element = nullptr;
@@ -26,6 +24,8 @@ std::vector<std::string> CsaImageItems(DcmDataset& d, const std::string& name) {
   }
   return {};
 }
+
+namespace {
 
 // The number of images in a Siemens mosaic: (0019,100A) NumberOfImagesInMosaic.
 int MosaicImages(DcmDataset& d) {

@@ -10,6 +10,7 @@
 #include "dicom/slice.h"
 
 class DcmDataset;
+class DcmItem;
 
 namespace tributary::dicom {
 
@@ -17,6 +18,9 @@ namespace tributary::dicom {
 // or nothing when the header or the element is absent.
 std::vector<std::string> CsaItems(const std::uint8_t* data, std::size_t size,
                                   const std::string& name);
+
+// The items of element `name` of the CSA image header, (0029,xx10) of "SIEMENS CSA HEADER".
+std::vector<std::string> CsaImageItems(DcmItem& d, const std::string& name);
 
 // A Siemens mosaic's header: its tile count (NumberOfImagesInMosaic), the tiles' acquisition
 // times (CSA MosaicRefAcqTimes) and the order of the tiles in space (CSA SliceNormalVector).

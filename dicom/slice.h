@@ -25,6 +25,8 @@ struct Slice {
   std::string image_type;
   std::string stack_id;
   std::optional<double> acquired_ms;  // when the slice was acquired (mosaic tile, enhanced frame)
+  // Enhanced multi-frame: the frame's MRDiffusionSequence; else the instance's diffusion applies.
+  std::optional<common::DiffusionGradient> diffusion;
 };
 
 }  // namespace tributary::dicom

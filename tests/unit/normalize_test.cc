@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "normalize/diffusion_files.h"
 #include "normalize/gzip_file.h"
 #include "normalize/nifti_io.h"
 #include "normalize/sidecar.h"
@@ -221,6 +222,58 @@ TEST(GzipFile, OneMemberThatInflatesToTheInputWhateverTheThreads) {
   }
   EXPECT_FALSE(GzipFile(dir + "missing", dir + "x.gz", 2).ok());
   std::filesystem::remove_all(dir);
+}
+
+// Hand-worked FSL b-vectors. A sagittal volume: i along +y (anterior to posterior), j along -z
+// (head to feet), k along -x; det(direction) = +1, so FSL's x (i) is negated.
+TEST(FslBvec, SagittalVolumeTakesWorldAxesToVoxelAxes) {
+  common::Volume v;
+  v.direction = {0, 0, -1, 1, 0, 0, 0, -1, 0};
+  auto expect = [&](std::array<double, 3> lps, std::array<double, 3> bvec) {
+    std::array<double, 3> got = normalize::FslBvec(v, lps);
+    for (int a = 0; a < 3; ++a) EXPECT_NEAR(got[a], bvec[a], 1e-12) << a;
+  };
+  expect({1, 0, 0}, {0, 0, -1});  // world x (towards the left) is along -k
+  expect({0, 1, 0}, {-1, 0, 0});  // world y is along +i, negated for FSL
+  expect({0, 0, 1}, {0, -1, 0});  // world z is along -j
+}
+
+TEST(FslBvec, AxialVolumesFlipXOnlyWhenTheDeterminantIsPositive) {
+  common::Volume v;  // identity: det +1
+  std::array<double, 3> got = normalize::FslBvec(v, {0.6, 0.8, 0});
+  EXPECT_NEAR(got[0], -0.6, 1e-12);
+  EXPECT_NEAR(got[1], 0.8, 1e-12);
+  v.direction = {1, 0, 0, 0, -1, 0, 0, 0, 1};  // rows stored bottom to top: det -1
+  got = normalize::FslBvec(v, {0.6, 0.8, 0});
+  EXPECT_NEAR(got[0], 0.6, 1e-12);
+  EXPECT_NEAR(got[1], -0.8, 1e-12);
+  EXPECT_NEAR(got[2], 0, 1e-12);
+}
+
+TEST(FslBvec, ObliqueVolumeProjectsOntoItsColumns) {
+  common::Volume v;
+  double c = std::cos(0.5), s = std::sin(0.5);  // rotated about z by 0.5 rad: det +1
+  v.direction = {c, -s, 0, s, c, 0, 0, 0, 1};
+  std::array<double, 3> got = normalize::FslBvec(v, {c, s, 0});  // along column i
+  EXPECT_NEAR(got[0], -1, 1e-12);
+  EXPECT_NEAR(got[1], 0, 1e-12);
+  got = normalize::FslBvec(v, {0, 0, -1});
+  EXPECT_NEAR(got[2], -1, 1e-12);
+}
+
+TEST(FslDiffusion, WritesDcm2niixLayoutAndNothingWithoutVariation) {
+  common::Volume v;
+  v.size = {2, 2, 2, 3};
+  EXPECT_FALSE(normalize::FslDiffusion(v).has_value());
+  v.diffusion = {{0, {0, 0, 0}}, {1000, {1, 0, 0}}, {1000, {0, 0.6, 0.8}}};
+  std::optional<normalize::FslDiffusionText> text = normalize::FslDiffusion(v);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(text->bval, "0 1000 1000\n");
+  EXPECT_EQ(text->bvec, "0 -1 0\n0 0 0.6\n0 0 0.8\n");
+  v.diffusion = {{1000, {1, 0, 0}}, {1000, {1, 0, 0}}, {1000, {1, 0, 0}}};
+  EXPECT_FALSE(normalize::FslDiffusion(v).has_value());
+  v.diffusion.pop_back();  // not one per volume
+  EXPECT_FALSE(normalize::FslDiffusion(v).has_value());
 }
 
 }  // namespace
