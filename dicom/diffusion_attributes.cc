@@ -163,6 +163,28 @@ std::optional<Candidate> Philips(DcmItem& d) {
   return Make(*b, direction, false);
 }
 
+// UIH: (0065,xx09) b-value and (0065,xx37) gradient direction of "Image Private Header". The
+// direction is in the image frame (along rows, along columns, along row x column), which is how
+// dcm2niix reads it (its bvec is (x, -y, z) in its row-flipped voxel axes); turned here into the
+// patient frame with ImageOrientationPatient.
+std::optional<Candidate> Uih(DcmItem& d) {
+  const char* kCreator = "Image Private Header";
+  std::optional<DcmTagKey> b_tag = PrivateTag(d, 0x0065, kCreator, 0x09);
+  std::optional<double> b = b_tag ? Number(d, *b_tag) : std::nullopt;
+  if (!b) return std::nullopt;
+  std::optional<DcmTagKey> dir_tag = PrivateTag(d, 0x0065, kCreator, 0x37);
+  std::optional<Vec3> image = dir_tag ? Triplet(d, *dir_tag) : std::nullopt;
+  std::optional<std::vector<double>> iop = Numbers(d, DCM_ImageOrientationPatient, 6);
+  if (!image || !iop) return Make(*b, std::nullopt, false);
+  Vec3 row = {(*iop)[0], (*iop)[1], (*iop)[2]};
+  Vec3 col = {(*iop)[3], (*iop)[4], (*iop)[5]};
+  Vec3 normal = Cross(row, col);
+  Vec3 lps = {0, 0, 0};
+  for (int r = 0; r < 3; ++r)
+    lps[r] = (*image)[0] * row[r] + (*image)[1] * col[r] + (*image)[2] * normal[r];
+  return Make(*b, lps, false);
+}
+
 std::optional<Candidate> Best(DcmItem& d, bool with_standard) {
   std::optional<Candidate> first;
   auto consider = [&](std::optional<Candidate> c) {
@@ -177,7 +199,9 @@ std::optional<Candidate> Best(DcmItem& d, bool with_standard) {
     return first;
   }
   if (with_standard && consider(Standard(d))) return first;
-  if (consider(Siemens(d)) || consider(Ge(d)) || consider(Philips(d))) return first;
+  if (consider(Siemens(d)) || consider(Ge(d)) || consider(Philips(d)) || consider(Uih(d))) {
+    return first;
+  }
   return first;
 }
 

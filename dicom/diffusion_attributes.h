@@ -21,8 +21,9 @@ std::optional<common::DiffusionGradient> ReadStandardDiffusion(DcmItem& item);
 // else the CSA header's B_value and DiffusionGradientDirection), GE (b-value from 0043,xx39 of
 // "GEMS_PARM_01" modulo 1e9; direction 0019,xxBB-BD of "GEMS_ACQU_01" in GE's frame, turned into
 // the patient frame with the image orientation as dcm2niix's geCorrectBvecs does), Philips
-// (2001,xx03 and 2005,xxB0-B2 of "Philips MR Imaging DD 001", in the patient frame). A source that
-// gives a b-value but no direction for b > 0 gives way to the next one that has both.
+// (2001,xx03 and 2005,xxB0-B2 of "Philips MR Imaging DD 001", in the patient frame), UIH
+// (0065,xx09 and 0065,xx37 of "Image Private Header", the direction in the image frame). A source
+// that gives a b-value but no direction for b > 0 gives way to the next one that has both.
 std::optional<common::DiffusionGradient> ReadDiffusion(DcmItem& dataset);
 
 // Before de-identification: when the diffusion weighting comes from vendor attributes (which

@@ -127,6 +127,14 @@ std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
 
 class ConformanceTest : public ::testing::TestWithParam<Case> {};
 
+// The numbers of a text file (dcm2niix's .bval, .bvec), in order.
+std::vector<double> ReadNumbers(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<double> numbers;
+  for (double v; in >> v;) numbers.push_back(v);
+  return numbers;
+}
+
 std::vector<fs::path> InputFiles(const std::string& dataset, const std::string& folder = "") {
   std::vector<fs::path> files;
   for (const auto& entry : fs::recursive_directory_iterator(DataDir() / dataset / "In" / folder)) {
@@ -204,6 +212,40 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
   ASSERT_TRUE(expected.ok()) << expected.status();
   double tolerance = built->pixel_type == common::PixelType::kFloat32 ? 1e-6 : 0.0;
   EXPECT_EQ(testing::CompareInPhysicalSpace(*actual, *expected, tolerance), "");
+
+  // Diffusion series: b-values and gradient directions agree with dcm2niix's .bval/.bvec, compared
+  // in world space (its bvec is in its own voxel axes, x negated when the affine's determinant is
+  // positive).
+  fs::path ref_bval = DataDir() / c.dataset / "Ref" / (c.stem + ".bval");
+  fs::path ref_bvec = DataDir() / c.dataset / "Ref" / (c.stem + ".bvec");
+  if (fs::exists(ref_bval) && fs::exists(ref_bvec)) {
+    std::vector<double> bvals = ReadNumbers(ref_bval), bvecs = ReadNumbers(ref_bvec);
+    const std::size_t n = bvals.size();
+    ASSERT_EQ(bvecs.size(), 3 * n);
+    ASSERT_EQ(built->diffusion.size(), n) << "diffusion entries, one per volume";
+    const std::array<double, 9>& m = expected->direction;
+    double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                 m[2] * (m[3] * m[7] - m[4] * m[6]);
+    for (std::size_t t = 0; t < n; ++t) {
+      EXPECT_NEAR(built->diffusion[t].b_value, bvals[t], 0.5) << "b-value of volume " << t;
+      std::array<double, 3> v = {bvecs[t], bvecs[n + t], bvecs[2 * n + t]};
+      if (det > 0) v[0] = -v[0];
+      std::array<double, 3> world{}, ours = built->diffusion[t].direction;
+      for (int r = 0; r < 3; ++r) {
+        for (int k = 0; k < 3; ++k) world[r] += m[3 * r + k] * v[k];
+      }
+      double dot = 0, nw = 0, no = 0;
+      for (int r = 0; r < 3; ++r) {
+        dot += world[r] * ours[r];
+        nw += world[r] * world[r];
+        no += ours[r] * ours[r];
+      }
+      ASSERT_EQ(nw > 0.25, no > 0.25) << "volume " << t << ": only one tool has a direction";
+      if (nw <= 0.25) continue;
+      double degrees = std::acos(std::clamp(dot / std::sqrt(nw * no), -1.0, 1.0)) * 180 / M_PI;
+      EXPECT_LT(degrees, 0.01) << "gradient of volume " << t;
+    }
+  }
 
   // The sidecar's acquisition keys agree with dcm2niix's wherever its JSON has them.
   std::ifstream reference_json(DataDir() / c.dataset / "Ref" / (c.stem + ".json"));
@@ -300,6 +342,14 @@ void ExpectSameVolume(const common::Volume& deid, const common::Volume& original
   ASSERT_EQ(deid.voxels.size(), original.voxels.size());
   EXPECT_TRUE(std::equal(deid.voxels.begin(), deid.voxels.end(), original.voxels.begin()))
       << "voxels differ";
+  ASSERT_EQ(deid.diffusion.size(), original.diffusion.size()) << "diffusion entries";
+  for (std::size_t t = 0; t < original.diffusion.size(); ++t) {
+    EXPECT_EQ(deid.diffusion[t].b_value, original.diffusion[t].b_value) << "volume " << t;
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_NEAR(deid.diffusion[t].direction[r], original.diffusion[t].direction[r], 1e-9)
+          << "gradient of volume " << t;
+    }
+  }
   for (const auto& [key, value] : original.metadata) {
     if (ChangedByDeidentification(key)) continue;
     auto it = deid.metadata.find(key);

@@ -68,6 +68,12 @@ std::string UihGrid(int volume) {
     frames->insert(item);
   }
   d->insert(frames, true);
+  // Diffusion as UIH writes it: b-value, and the gradient in the image frame (rows, columns,
+  // row x column); volume 0 is the b = 0 volume.
+  const Float64 b_value = volume == 0 ? 0 : 1000;
+  const Float64 gradient[3] = {volume == 0 ? 0.0 : 0.6, volume == 0 ? 0.0 : 0.8, 0};
+  d->putAndInsertFloat64(DcmTag(0x0065, 0x1009, EVR_FD), b_value);
+  d->putAndInsertFloat64Array(DcmTag(0x0065, 0x1037, EVR_FD), gradient, 3);
   return testing::Encode(*file);
 }
 
@@ -100,6 +106,13 @@ void ExpectTheGrid(const common::Volume& v) {
       }
     }
   }
+  // The image-frame gradient (0.6, 0.8, 0) in the patient frame: 0.6 row (1, 0, 0) + 0.8 column
+  // (0, 0, -1) = (0.6, 0, -0.8).
+  ASSERT_EQ(v.diffusion.size(), 2u);
+  EXPECT_EQ(v.diffusion[0].b_value, 0);
+  EXPECT_EQ(v.diffusion[1].b_value, 1000);
+  const std::array<double, 3> lps = {0.6, 0, -0.8};
+  for (int r = 0; r < 3; ++r) EXPECT_NEAR(v.diffusion[1].direction[r], lps[r], 1e-9) << r;
   auto timing = v.metadata.find("SliceTiming");
   ASSERT_NE(timing, v.metadata.end());
   // In slice order, tiles 4, 3, 2, 1, 0.
