@@ -594,9 +594,9 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
       mosaic = UihMosaic::Read(dataset);
     }
   }
-  // Diffusion b-values and gradients from vendor attributes, some not safe (GE, Philips): copied
-  // into the standard attributes, which de-identification keeps.
-  CopyDiffusionToStandard(dataset);
+  // Diffusion b-values and gradients from vendor attributes, some not safe (GE, Philips, UIH):
+  // copied into the standard attributes, which de-identification keeps. MR only.
+  if (StringValue(dataset, DCM_Modality) == "MR") CopyDiffusionToStandard(dataset);
   TRIB_RETURN_IF_ERROR(walk.Process(dataset));
   if (mosaic) WriteReconstructionBlock(dataset, *mosaic);
   if (!dataset.tagExists(DCM_PatientID))
