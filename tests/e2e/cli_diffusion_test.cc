@@ -288,11 +288,15 @@ Vec Oblique(double degrees, const Vec& a, const Vec& b) {
                std::cos(r) * a[2] + std::sin(r) * b[2]});
 }
 
-TEST_F(CliDiffusion, ObliqueAxialStandardAttributesMatchDcm2niix) {
-  // Axial tilted 20 degrees about x, then 10 about z.
+// Axial rotated 10 degrees about z, then tilted 20 degrees about the new row direction.
+std::pair<Vec, Vec> ObliqueAxial() {
   Vec row = Oblique(10, {1, 0, 0}, {0, 1, 0});
   Vec col0 = {-std::sin(10 * M_PI / 180), std::cos(10 * M_PI / 180), 0};
-  Vec col = Oblique(20, col0, {0, 0, 1});
+  return {row, Oblique(20, col0, {0, 0, 1})};
+}
+
+TEST_F(CliDiffusion, ObliqueAxialStandardAttributesMatchDcm2niix) {
+  auto [row, col] = ObliqueAxial();
   Compare(row, col, Attributes::kStandard, "oblique axial, standard");
 }
 
@@ -301,9 +305,7 @@ TEST_F(CliDiffusion, SagittalStandardAttributesMatchDcm2niix) {
 }
 
 TEST_F(CliDiffusion, ObliqueAxialSiemensPrivateAttributesMatchDcm2niix) {
-  Vec row = Oblique(10, {1, 0, 0}, {0, 1, 0});
-  Vec col0 = {-std::sin(10 * M_PI / 180), std::cos(10 * M_PI / 180), 0};
-  Vec col = Oblique(20, col0, {0, 0, 1});
+  auto [row, col] = ObliqueAxial();
   Compare(row, col, Attributes::kSiemens, "oblique axial, Siemens");
 }
 
