@@ -49,7 +49,7 @@ absl::StatusOr<Volume> StackBuilder::Build() {
   TRIB_RETURN_IF_ERROR(CheckPixels());
   TRIB_RETURN_IF_ERROR(SortAndGroup());
   TRIB_RETURN_IF_ERROR(Geometry());
-  TRIB_RETURN_IF_ERROR(Diffusion());
+  Diffusion();
   TRIB_RETURN_IF_ERROR(Voxels());
   return std::move(volume_);
 }
@@ -204,12 +204,17 @@ void StackBuilder::SliceTiming() {
 
 // One b-value and gradient direction per volume of a 4D stack whose slices state them (enhanced
 // frames their own, other slices their instance's); every slice of a volume must agree.
-absl::Status StackBuilder::Diffusion() {
+void StackBuilder::Diffusion() {
   auto of = [](const Slice& s) { return s.diffusion ? s.diffusion : s.instance->diffusion; };
-  if (nt_ < 2) return absl::OkStatus();
+  if (nt_ < 2) return;
   bool any = false;
   for (const Slice& slice : stack_.slices) any = any || of(slice).has_value();
-  if (!any) return absl::OkStatus();
+  if (!any) return;
+  // The image is still written when the slices disagree; only the .bval/.bvec are not, and the
+  // sidecar says why.
+  auto omit = [this](const std::string& why) {
+    volume_.reconstruction["DiffusionOmitted"] = "no .bval/.bvec: " + why;
+  };
   std::vector<common::DiffusionGradient> volumes;
   for (std::size_t t = 0; t < nt_; ++t) {
     std::optional<common::DiffusionGradient> first;
@@ -217,26 +222,21 @@ absl::Status StackBuilder::Diffusion() {
       std::optional<common::DiffusionGradient> g = of(*plane.times[t]);
       std::string where = "volume " + std::to_string(t + 1) + ", slice at depth " +
                           std::to_string(plane.depth - planes_.front().depth) + " mm";
-      if (!g) {
-        return absl::FailedPreconditionError("diffusion-weighted series: " + where +
-                                             " states no b-value");
-      }
+      if (!g) return omit(where + " states no b-value");
       if (!first) {
         first = g;
         continue;
       }
       if (std::abs(g->b_value - first->b_value) > 0.5 ||
           Norm(Sub(g->direction, first->direction)) > 1e-3) {
-        return absl::FailedPreconditionError(
-            "diffusion-weighted series: " + where + " has b = " + std::to_string(g->b_value) +
-            " and a gradient other than the volume's first slice (b = " +
-            std::to_string(first->b_value) + ")");
+        return omit(where + " has b = " + std::to_string(g->b_value) +
+                    " and a gradient other than the volume's first slice (b = " +
+                    std::to_string(first->b_value) + ")");
       }
     }
     volumes.push_back(*first);
   }
   volume_.diffusion = std::move(volumes);
-  return absl::OkStatus();
 }
 
 // Padding range of an instance, if it declares one.

@@ -34,7 +34,7 @@ class StackBuilder {
   absl::Status CheckPixels();
   absl::Status SortAndGroup();
   absl::Status Geometry();
-  absl::Status Diffusion();
+  void Diffusion();
   void SliceTiming();
   void SliceThicknesses();
   static std::optional<std::pair<double, double>> PaddingRange(const Instance& in);

@@ -909,5 +909,41 @@ INSTANTIATE_TEST_SUITE_P(EveryReadableSyntax, DeidentifiedTransferSyntax,
                            return out;
                          });
 
+// Diffusion attributes that disagree within one volume cost the .bval/.bvec, not the image.
+TEST(SeriesReader, DisagreeingDiffusionAttributesDropOnlyTheGradients) {
+  dicom::SeriesReader reader;
+  std::vector<SliceTruth> planes = AxialStack({0, 2});
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (std::size_t k = 0; k < planes.size(); ++k) {
+      SliceTruth s = planes[k];
+      s.time = t;
+      s.instance_number = static_cast<int>(t * 2 + k + 1);
+      auto file = testing::MakeSeriesSlice(s, static_cast<int>(t * 2 + k));
+      DcmItem* item = nullptr;
+      DcmDataset* d = file->getDataset();
+      ASSERT_TRUE(d->findOrCreateSequenceItem(DCM_MRDiffusionSequence, item, 0).good());
+      // Volume 2's second slice claims another b-value.
+      item->putAndInsertFloat64(DCM_DiffusionBValue, t == 0 ? 0 : (k == 0 ? 1000 : 700));
+      item->putAndInsertString(DCM_DiffusionDirectionality, t == 0 ? "NONE" : "DIRECTIONAL");
+      if (t == 1) {
+        DcmItem* gradient = nullptr;
+        ASSERT_TRUE(
+            item->findOrCreateSequenceItem(DCM_DiffusionGradientDirectionSequence, gradient, 0)
+                .good());
+        const Float64 direction[3] = {1, 0, 0};
+        gradient->putAndInsertFloat64Array(DCM_DiffusionGradientOrientation, direction, 3);
+      }
+      ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "dwi").ok());
+    }
+  }
+  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  const common::Volume& v = OnlyVolume(series);
+  EXPECT_EQ(v.size[3], 2u);
+  EXPECT_TRUE(v.diffusion.empty());
+  auto omitted = v.reconstruction.find("DiffusionOmitted");
+  ASSERT_NE(omitted, v.reconstruction.end());
+  EXPECT_NE(std::get<std::string>(omitted->second).find("b = 700"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tributary
