@@ -496,6 +496,7 @@ Rejection ClassifyRejection(const absl::Status& status) {
   if (starts("not a storage SOP class")) return Rejection::kNotStorageClass;
   if (starts("missing required attribute")) return Rejection::kMissingAttribute;
   if (starts("BurnedInAnnotation")) return Rejection::kBurnedInAnnotation;
+  if (status.code() == absl::StatusCode::kInternal) return Rejection::kInternal;
   return Rejection::kOther;
 }
 

@@ -34,6 +34,8 @@ enum class Rejection {
   kNotStorageClass,
   kMissingAttribute,
   kBurnedInAnnotation,
+  kInternal,  // the engine failed (e.g. the encoded instance did not read back): not the file's
+              // fault
   kOther
 };
 Rejection ClassifyRejection(const absl::Status& status);

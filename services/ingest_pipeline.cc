@@ -19,6 +19,8 @@ RejectReason FromRejection(dicom::Rejection rejection) {
       return RejectReason::kMissingAttribute;
     case dicom::Rejection::kBurnedInAnnotation:
       return RejectReason::kBurnedInAnnotation;
+    case dicom::Rejection::kInternal:
+      return RejectReason::kInternal;
   }
   return RejectReason::kMalformed;
 }
@@ -69,6 +71,8 @@ const char* RejectReasonName(RejectReason reason) {
       return "MISSING_ATTRIBUTE";
     case RejectReason::kBurnedInAnnotation:
       return "BURNED_IN_ANNOTATION";
+    case RejectReason::kInternal:
+      return "INTERNAL_ERROR";
   }
   return "?";
 }

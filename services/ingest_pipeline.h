@@ -20,7 +20,8 @@ enum class RejectReason {
   kMalformed,
   kNotStorageClass,
   kMissingAttribute,
-  kBurnedInAnnotation
+  kBurnedInAnnotation,
+  kInternal
 };
 
 const char* OutcomeName(OutcomeStatus status);

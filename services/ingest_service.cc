@@ -47,6 +47,8 @@ v1::RejectReason ToProto(RejectReason reason) {
       return v1::MISSING_ATTRIBUTE;
     case RejectReason::kBurnedInAnnotation:
       return v1::BURNED_IN_ANNOTATION;
+    case RejectReason::kInternal:
+      return v1::INTERNAL_ERROR;
   }
   return v1::REJECT_REASON_UNSPECIFIED;
 }

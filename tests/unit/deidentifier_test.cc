@@ -581,6 +581,19 @@ TEST(Deidentifier, DeflatedInstanceKeepsTheWholeDataSet) {
   EXPECT_EQ(GetString(*b->getDataset(), DCM_SOPInstanceUID), inflated->sop_instance_uid);
 }
 
+// The engine's own failures are not the file's: they get their own reason, never MALFORMED.
+TEST(Deidentifier, RejectionsAreClassifiedByWhoseFaultTheyAre) {
+  Deidentifier deidentifier = Make();
+  auto truncated = deidentifier.Deidentify(Encode(*MakeCtSlice()).substr(0, 700), "c");
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(ClassifyRejection(truncated.status()), Rejection::kMalformed) << truncated.status();
+  auto not_dicom = deidentifier.Deidentify("plain text, not an instance", "c");
+  EXPECT_EQ(ClassifyRejection(not_dicom.status()), Rejection::kNotDicom);
+  EXPECT_EQ(ClassifyRejection(absl::InternalError(
+                "the encoded de-identified instance lost its SOP Instance UID; nothing stored")),
+            Rejection::kInternal);
+}
+
 TEST(Deidentifier, MalformedInputGetsAClearError) {
   Deidentifier deidentifier = Make();
   std::string good = Encode(*MakeCtSlice());
