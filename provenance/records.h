@@ -74,6 +74,7 @@ struct SeriesSummary {
 };
 
 struct StudyCompletion {
+  std::int64_t study_id = 0;
   std::int64_t stored_instance_count = 0;
   bool complete = false;
 };

@@ -1,8 +1,12 @@
 #include "provenance/repository.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <random>
+
+#include "common/hash.h"
 
 namespace tributary::provenance {
 namespace {
@@ -151,6 +155,10 @@ struct Repository::Impl {
       if (state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
         healthy = false;
         return absl::UnavailableError(std::string("database unavailable: ") + e.what());
+      }
+      // Data exceptions (class 22): a value the caller gave, e.g. JSON that does not parse.
+      if (state.rfind("22", 0) == 0) {
+        return absl::InvalidArgumentError(std::string("invalid value: ") + e.what());
       }
       return absl::InternalError(std::string("database error: ") + e.what());
     } catch (const std::exception& e) {
@@ -376,11 +384,12 @@ absl::StatusOr<StudyCompletion> Repository::CompleteStudy(const Principal& princ
         "FROM patients p WHERE p.id = s.patient_id AND s.study_uid = $1 AND ($2 = 0 OR p.centre_id "
         "= $2) "
         "RETURNING (SELECT count(*) FROM instances i JOIN series se ON se.id = i.series_id "
-        "WHERE se.study_id = s.id)",
+        "WHERE se.study_id = s.id), s.id",
         study_uid, principal.centre_id, expected_instance_count);
     if (r.empty()) return std::nullopt;
     StudyCompletion completion;
     completion.stored_instance_count = r[0][0].as<std::int64_t>();
+    completion.study_id = r[0][1].as<std::int64_t>();
     completion.complete =
         expected_instance_count == 0 || completion.stored_instance_count >= expected_instance_count;
     return completion;
@@ -469,6 +478,697 @@ absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> Repository::Li
       blobs.emplace_back(row[0].as<std::string>(), row[1].as<std::int64_t>());
     }
     return blobs;
+  });
+}
+
+}  // namespace tributary::provenance
+
+// Harmonization: recipes, models, assignments, the job queue and derivations.
+namespace tributary::provenance {
+namespace {
+
+template <typename T>
+absl::StatusOr<T> Flatten(absl::StatusOr<absl::StatusOr<T>> nested) {
+  if (!nested.ok()) return nested.status();
+  return *std::move(nested);
+}
+
+bool IsSha256Hex(const std::string& text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+absl::Status CheckDigest(const std::string& what, const std::string& digest) {
+  if (IsSha256Hex(digest)) return absl::OkStatus();
+  return absl::InvalidArgumentError(what + " is not a SHA-256 in lowercase hex: '" + digest + "'");
+}
+
+absl::Status CheckContentAddress(const std::string& what, const std::string& sha256,
+                                 const std::string& json) {
+  TRIB_RETURN_IF_ERROR(CheckDigest(what, sha256));
+  if (ToHex(Sha256(json)) != sha256) {
+    return absl::InvalidArgumentError(what + " " + sha256 + " is not the SHA-256 of its JSON");
+  }
+  return absl::OkStatus();
+}
+
+// A PostgreSQL array literal of values that need no quoting (hex digests, numbers).
+template <typename Values>
+std::string ArrayLiteral(const Values& values) {
+  std::string array = "{";
+  for (const auto& value : values) {
+    if (array.size() > 1) array += ",";
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(value)>>) {
+      array += std::to_string(value);
+    } else {
+      array += value;
+    }
+  }
+  return array + "}";
+}
+
+std::string Timestamp(const std::string& column) {
+  return "coalesce(to_char(" + column +
+         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')";
+}
+
+const char* StateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "queued";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kDone:
+      return "done";
+    case JobState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+JobState StateFromName(const std::string& name) {
+  if (name == "running") return JobState::kRunning;
+  if (name == "done") return JobState::kDone;
+  if (name == "failed") return JobState::kFailed;
+  return JobState::kQueued;
+}
+
+// The columns JobFromRow reads, of jobs `j` joined with series `se`.
+const std::string& JobColumns() {
+  static const std::string columns =
+      "j.id, j.series_id, se.series_uid, se.modality, j.recipe_sha256, "
+      "coalesce(j.model_sha256, ''), j.state, j.attempts, j.max_attempts, " +
+      Timestamp("j.next_attempt_at") + ", coalesce(j.lease_owner, ''), " +
+      Timestamp("j.lease_expires_at") + ", j.last_error, " + Timestamp("j.created_at") + ", " +
+      Timestamp("j.started_at") + ", " + Timestamp("j.finished_at");
+  return columns;
+}
+
+Job JobFromRow(const pqxx::row& row) {
+  Job job;
+  job.id = row[0].as<std::int64_t>();
+  job.series_id = row[1].as<std::int64_t>();
+  job.series_uid = row[2].as<std::string>();
+  job.modality = row[3].as<std::string>();
+  job.recipe_sha256 = row[4].as<std::string>();
+  job.model_sha256 = row[5].as<std::string>();
+  job.state = StateFromName(row[6].as<std::string>());
+  job.attempts = row[7].as<int>();
+  job.max_attempts = row[8].as<int>();
+  job.next_attempt_at = row[9].as<std::string>();
+  job.lease_owner = row[10].as<std::string>();
+  job.lease_expires_at = row[11].as<std::string>();
+  job.last_error = row[12].as<std::string>();
+  job.created_at = row[13].as<std::string>();
+  job.started_at = row[14].as<std::string>();
+  job.finished_at = row[15].as<std::string>();
+  return job;
+}
+
+const std::string& RecipeColumns() {
+  static const std::string columns =
+      "r.sha256, r.name, r.version, r.json, " + Timestamp("r.created_at");
+  return columns;
+}
+
+Recipe RecipeFromRow(const pqxx::row& row) {
+  return Recipe{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                row[3].as<std::string>(), row[4].as<std::string>()};
+}
+
+// The series of completed studies (all, or study $1) and the recipes that apply to them: their
+// centre's assignments for the series' modality, else the modality's defaults.
+constexpr const char* kApplicableRecipes =
+    "WITH s AS (SELECT se.id AS series_id, se.modality, p.centre_id FROM series se "
+    "    JOIN studies st ON st.id = se.study_id JOIN patients p ON p.id = st.patient_id "
+    "    WHERE st.completed_at IS NOT NULL AND ($1::bigint = 0 OR st.id = $1::bigint)), "
+    "applicable AS ("
+    "  SELECT s.series_id, cr.recipe_sha256 FROM s JOIN centre_recipes cr "
+    "      ON cr.centre_id = s.centre_id AND cr.modality = s.modality "
+    "  UNION "
+    "  SELECT s.series_id, cr.recipe_sha256 FROM s JOIN centre_recipes cr "
+    "      ON cr.centre_id IS NULL AND cr.modality = s.modality "
+    "  WHERE NOT EXISTS (SELECT 1 FROM centre_recipes own "
+    "      WHERE own.centre_id = s.centre_id AND own.modality = s.modality)) ";
+
+// Claims one job in one statement: a due queued job, or a running one whose lease expired with
+// attempts left; running jobs whose lease expired on their last attempt are failed on the way.
+// SKIP LOCKED lets concurrent claimers pass over each other's rows; a row updated since the
+// statement's snapshot is re-checked against the WHERE clause before it is locked.
+const std::string& ClaimSql() {
+  static const std::string sql =
+      "WITH exhausted AS (UPDATE jobs SET state = 'failed', lease_owner = NULL, "
+      "    lease_expires_at = NULL, finished_at = now(), "
+      "    last_error = 'worker lost (lease expired) on attempt ' || attempts "
+      "        || CASE WHEN last_error = '' THEN '' ELSE '; before: ' || last_error END "
+      "    WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < now() "
+      "        AND attempts >= max_attempts FOR UPDATE SKIP LOCKED)), "
+      "next AS (SELECT id FROM jobs "
+      "    WHERE (state = 'queued' AND next_attempt_at <= now()) "
+      "       OR (state = 'running' AND lease_expires_at < now() AND attempts < max_attempts) "
+      "    ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED), "
+      "j AS (UPDATE jobs SET state = 'running', lease_owner = $1, "
+      "    lease_expires_at = now() + $2 * interval '1 millisecond', attempts = jobs.attempts + 1, "
+      "    started_at = now(), finished_at = NULL "
+      "    FROM next WHERE jobs.id = next.id RETURNING jobs.*) "
+      "SELECT " +
+      JobColumns() + " FROM j JOIN series se ON se.id = j.series_id";
+  return sql;
+}
+
+double JitterFraction() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SeriesRow>> Repository::ListSeries(const SeriesFilter& filter) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<SeriesRow> rows;
+    for (const auto& row : w.exec_params(
+             "SELECT se.id, st.id, st.study_uid, c.name, se.series_uid, se.modality, "
+             "(SELECT count(*) FROM instances i WHERE i.series_id = se.id) "
+             "FROM series se JOIN studies st ON st.id = se.study_id "
+             "JOIN patients p ON p.id = st.patient_id JOIN centres c ON c.id = p.centre_id "
+             "WHERE ($1::bigint = 0 OR st.id = $1::bigint) AND ($2 = '' OR c.name = $2) "
+             "AND ($3 = '' OR se.modality = $3) ORDER BY se.id LIMIT $4",
+             filter.study_id, filter.centre, filter.modality, filter.limit)) {
+      rows.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                      row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<std::string>(),
+                      row[5].as<std::string>(), row[6].as<std::int64_t>()});
+    }
+    return rows;
+  });
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> Repository::SeriesInstanceBlobs(
+    std::int64_t series_id) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<std::pair<std::string, std::int64_t>> blobs;
+    for (const auto& row : w.exec_params("SELECT i.blob_sha256, b.size FROM instances i "
+                                         "JOIN blobs b ON b.sha256 = i.blob_sha256 "
+                                         "WHERE i.series_id = $1 ORDER BY i.id",
+                                         series_id)) {
+      blobs.emplace_back(row[0].as<std::string>(), row[1].as<std::int64_t>());
+    }
+    return blobs;
+  });
+}
+
+absl::Status Repository::PutRecipe(const Recipe& recipe) {
+  TRIB_RETURN_IF_ERROR(CheckContentAddress("recipe", recipe.sha256, recipe.json));
+  if (recipe.name.empty()) return absl::InvalidArgumentError("a recipe needs a name");
+  return impl_
+      ->Transact([&](pqxx::work& w) {
+        w.exec_params(
+            "INSERT INTO recipes (sha256, name, version, json) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (sha256) DO NOTHING",
+            recipe.sha256, recipe.name, recipe.version, recipe.json);
+        return true;
+      })
+      .status();
+}
+
+absl::StatusOr<Recipe> Repository::GetRecipe(const std::string& sha256) {
+  auto found = impl_->Transact([&](pqxx::work& w) -> std::optional<Recipe> {
+    pqxx::result r =
+        w.exec_params("SELECT " + RecipeColumns() + " FROM recipes r WHERE r.sha256 = $1", sha256);
+    if (r.empty()) return std::nullopt;
+    return RecipeFromRow(r[0]);
+  });
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError("no recipe " + sha256);
+  return std::move(**found);
+}
+
+absl::StatusOr<std::vector<Recipe>> Repository::ListRecipes() {
+  return impl_->Transact([](pqxx::work& w) {
+    std::vector<Recipe> recipes;
+    for (const auto& row : w.exec("SELECT " + RecipeColumns() +
+                                  " FROM recipes r ORDER BY r.name, r.version, r.sha256")) {
+      recipes.push_back(RecipeFromRow(row));
+    }
+    return recipes;
+  });
+}
+
+absl::Status Repository::PutModel(const Model& model) {
+  TRIB_RETURN_IF_ERROR(CheckContentAddress("model", model.sha256, model.json));
+  TRIB_RETURN_IF_ERROR(CheckDigest("the model's recipe", model.recipe_sha256));
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<bool> {
+           if (w.exec_params("SELECT 1 FROM recipes WHERE sha256 = $1", model.recipe_sha256)
+                   .empty()) {
+             return absl::NotFoundError("no recipe " + model.recipe_sha256);
+           }
+           std::string series = ArrayLiteral(model.training_series_ids);
+           auto known = w.exec_params(
+               "SELECT count(DISTINCT s) = (SELECT count(*) FROM series WHERE id = "
+               "ANY($1::bigint[])) "
+               "FROM unnest($1::bigint[]) s",
+               series);
+           if (!known[0][0].as<bool>()) return absl::NotFoundError("unknown training series");
+           pqxx::result inserted = w.exec_params(
+               "INSERT INTO models (sha256, method, json, recipe_sha256, added_by) "
+               "VALUES ($1, $2, $3, $4, NULLIF($5::bigint, 0)) ON CONFLICT (sha256) DO NOTHING "
+               "RETURNING 1",
+               model.sha256, model.method, model.json, model.recipe_sha256,
+               model.added_by_token_id);
+           if (inserted.empty()) return true;
+           w.exec_params(
+               "INSERT INTO model_training_series (model_sha256, series_id) "
+               "SELECT DISTINCT $1::text, s FROM unnest($2::bigint[]) s",
+               model.sha256, series);
+           return true;
+         }))
+      .status();
+}
+
+namespace {
+
+std::vector<Model> ReadModels(pqxx::work& w, const std::string& sha256) {
+  std::vector<Model> models;
+  for (const auto& row :
+       w.exec_params("SELECT sha256, method, json, recipe_sha256, coalesce(added_by, 0), " +
+                         Timestamp("created_at") +
+                         " FROM models WHERE $1 = '' OR sha256 = $1 ORDER BY created_at, sha256",
+                     sha256)) {
+    Model model;
+    model.sha256 = row[0].as<std::string>();
+    model.method = row[1].as<std::string>();
+    model.json = row[2].as<std::string>();
+    model.recipe_sha256 = row[3].as<std::string>();
+    model.added_by_token_id = row[4].as<std::int64_t>();
+    model.created_at = row[5].as<std::string>();
+    for (const auto& series :
+         w.exec_params("SELECT series_id FROM model_training_series WHERE model_sha256 = $1 "
+                       "ORDER BY series_id",
+                       model.sha256)) {
+      model.training_series_ids.push_back(series[0].as<std::int64_t>());
+    }
+    models.push_back(std::move(model));
+  }
+  return models;
+}
+
+}  // namespace
+
+absl::StatusOr<Model> Repository::GetModel(const std::string& sha256) {
+  if (sha256.empty()) return absl::NotFoundError("no model ''");
+  auto models = impl_->Transact([&](pqxx::work& w) { return ReadModels(w, sha256); });
+  if (!models.ok()) return models.status();
+  if (models->empty()) return absl::NotFoundError("no model " + sha256);
+  return std::move(models->front());
+}
+
+absl::StatusOr<std::vector<Model>> Repository::ListModels() {
+  return impl_->Transact([](pqxx::work& w) { return ReadModels(w, ""); });
+}
+
+namespace {
+
+// The centre's id, 0 for "" (the defaults); NotFound for an unknown centre.
+absl::StatusOr<std::int64_t> CentreId(pqxx::work& w, const std::string& centre) {
+  if (centre.empty()) return 0;
+  pqxx::result r = w.exec_params("SELECT id FROM centres WHERE name = $1", centre);
+  if (r.empty()) return absl::NotFoundError("no centre '" + centre + "'");
+  return r[0][0].as<std::int64_t>();
+}
+
+}  // namespace
+
+absl::Status Repository::AssignRecipe(const std::string& centre, const std::string& modality,
+                                      const std::string& recipe_sha256) {
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<bool> {
+           TRIB_ASSIGN_OR_RETURN(std::int64_t centre_id, CentreId(w, centre));
+           if (w.exec_params("SELECT 1 FROM recipes WHERE sha256 = $1", recipe_sha256).empty()) {
+             return absl::NotFoundError("no recipe " + recipe_sha256);
+           }
+           w.exec_params(
+               "INSERT INTO centre_recipes (centre_id, modality, recipe_sha256) "
+               "VALUES (NULLIF($1::bigint, 0), $2, $3) ON CONFLICT DO NOTHING",
+               centre_id, modality, recipe_sha256);
+           return true;
+         }))
+      .status();
+}
+
+absl::Status Repository::UnassignRecipe(const std::string& centre, const std::string& modality,
+                                        const std::string& recipe_sha256) {
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<bool> {
+           TRIB_ASSIGN_OR_RETURN(std::int64_t centre_id, CentreId(w, centre));
+           pqxx::result r = w.exec_params(
+               "DELETE FROM centre_recipes WHERE centre_id IS NOT DISTINCT FROM NULLIF($1::bigint, "
+               "0) "
+               "AND modality = $2 AND recipe_sha256 = $3 RETURNING 1",
+               centre_id, modality, recipe_sha256);
+           if (r.empty()) return absl::NotFoundError("no such assignment");
+           return true;
+         }))
+      .status();
+}
+
+absl::StatusOr<std::vector<Recipe>> Repository::RecipesFor(const std::string& centre,
+                                                           const std::string& modality) {
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<std::vector<Recipe>> {
+    TRIB_ASSIGN_OR_RETURN(std::int64_t centre_id, CentreId(w, centre));
+    std::vector<Recipe> recipes;
+    for (const auto& row : w.exec_params(
+             "SELECT " + RecipeColumns() +
+                 " FROM recipes r JOIN centre_recipes cr ON cr.recipe_sha256 = r.sha256 "
+                 "WHERE cr.modality = $2 AND (cr.centre_id = $1 OR (cr.centre_id IS NULL AND "
+                 "NOT EXISTS (SELECT 1 FROM centre_recipes own WHERE own.centre_id = $1 "
+                 "AND own.modality = $2))) ORDER BY r.name, r.version, r.sha256",
+             centre_id, modality)) {
+      recipes.push_back(RecipeFromRow(row));
+    }
+    return recipes;
+  }));
+}
+
+absl::StatusOr<std::vector<std::int64_t>> Repository::EnqueueJobs(
+    const std::vector<std::int64_t>& series_ids, const std::string& recipe_sha256,
+    const std::string& model_sha256, int max_attempts) {
+  if (max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be at least 1");
+  using Ids = std::vector<std::int64_t>;
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<Ids> {
+    if (w.exec_params("SELECT 1 FROM recipes WHERE sha256 = $1", recipe_sha256).empty()) {
+      return absl::NotFoundError("no recipe " + recipe_sha256);
+    }
+    if (!model_sha256.empty()) {
+      pqxx::result model =
+          w.exec_params("SELECT recipe_sha256 FROM models WHERE sha256 = $1", model_sha256);
+      if (model.empty()) return absl::NotFoundError("no model " + model_sha256);
+      if (model[0][0].as<std::string>() != recipe_sha256) {
+        return absl::InvalidArgumentError("model " + model_sha256 + " belongs to recipe " +
+                                          model[0][0].as<std::string>());
+      }
+    }
+    std::string series = ArrayLiteral(series_ids);
+    if (!w.exec_params("SELECT count(DISTINCT s) = (SELECT count(*) FROM series "
+                       "WHERE id = ANY($1::bigint[])) FROM unnest($1::bigint[]) s",
+                       series)[0][0]
+             .as<bool>()) {
+      return absl::NotFoundError("unknown series");
+    }
+    Ids created;
+    for (const auto& row : w.exec_params(
+             "INSERT INTO jobs (series_id, recipe_sha256, model_sha256, max_attempts) "
+             "SELECT DISTINCT s, $2::text, NULLIF($3::text, ''), $4::integer FROM "
+             "unnest($1::bigint[]) s "
+             "WHERE NOT EXISTS (SELECT 1 FROM derivations d WHERE d.series_id = s "
+             "    AND d.recipe_sha256 = $2 AND coalesce(d.model_sha256, '') = $3) "
+             "ON CONFLICT (series_id, recipe_sha256, (coalesce(model_sha256, ''))) DO NOTHING "
+             "RETURNING id",
+             series, recipe_sha256, model_sha256, max_attempts)) {
+      created.push_back(row[0].as<std::int64_t>());
+    }
+    std::sort(created.begin(), created.end());
+    return created;
+  }));
+}
+
+absl::StatusOr<std::vector<std::int64_t>> Repository::EnqueueForCompletedStudy(
+    std::int64_t study_id, int max_attempts) {
+  if (max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be at least 1");
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<std::int64_t> created;
+    for (const auto& row : w.exec_params(
+             std::string(kApplicableRecipes) +
+                 "INSERT INTO jobs (series_id, recipe_sha256, max_attempts) "
+                 "SELECT a.series_id, a.recipe_sha256, $2::integer FROM applicable a "
+                 "WHERE NOT EXISTS (SELECT 1 FROM derivations d WHERE d.series_id = a.series_id "
+                 "    AND d.recipe_sha256 = a.recipe_sha256 AND d.model_sha256 IS NULL) "
+                 "ON CONFLICT (series_id, recipe_sha256, (coalesce(model_sha256, ''))) "
+                 "DO NOTHING RETURNING id",
+             study_id, max_attempts)) {
+      created.push_back(row[0].as<std::int64_t>());
+    }
+    std::sort(created.begin(), created.end());
+    return created;
+  });
+}
+
+absl::StatusOr<std::vector<std::int64_t>> Repository::CompleteQuietStudies(
+    std::chrono::milliseconds quiet) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<std::int64_t> completed;
+    for (const auto& row :
+         w.exec_params("UPDATE studies SET completed_at = now() WHERE completed_at IS NULL "
+                       "AND last_received_at < now() - $1 * interval '1 millisecond' RETURNING id",
+                       static_cast<std::int64_t>(quiet.count()))) {
+      completed.push_back(row[0].as<std::int64_t>());
+    }
+    std::sort(completed.begin(), completed.end());
+    return completed;
+  });
+}
+
+absl::StatusOr<std::optional<Job>> Repository::ClaimJob(const std::string& worker_id,
+                                                        std::chrono::milliseconds lease) {
+  if (worker_id.empty()) return absl::InvalidArgumentError("a worker needs an id");
+  if (lease.count() <= 0) return absl::InvalidArgumentError("a lease must be positive");
+  return impl_->Transact<pqxx::nontransaction>([&](pqxx::nontransaction& w) -> std::optional<Job> {
+    pqxx::result r = w.exec_params(ClaimSql(), worker_id, static_cast<std::int64_t>(lease.count()));
+    if (r.empty()) return std::nullopt;
+    return JobFromRow(r[0]);
+  });
+}
+
+namespace {
+
+// Why a job that the worker expected to hold is not its own: NotFound or FailedPrecondition.
+absl::Status LeaseLost(pqxx::work& w, std::int64_t job_id, const std::string& worker_id) {
+  pqxx::result r =
+      w.exec_params("SELECT state, coalesce(lease_owner, '') FROM jobs WHERE id = $1", job_id);
+  if (r.empty()) return absl::NotFoundError("no job " + std::to_string(job_id));
+  std::string holder = r[0][1].as<std::string>();
+  return absl::FailedPreconditionError(
+      "worker " + worker_id + " no longer holds the lease on job " + std::to_string(job_id) + " (" +
+      r[0][0].as<std::string>() + (holder.empty() ? "" : ", held by " + holder) + ")");
+}
+
+}  // namespace
+
+absl::Status Repository::Heartbeat(std::int64_t job_id, const std::string& worker_id,
+                                   std::chrono::milliseconds lease) {
+  if (lease.count() <= 0) return absl::InvalidArgumentError("a lease must be positive");
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<bool> {
+           pqxx::result r = w.exec_params(
+               "UPDATE jobs SET lease_expires_at = now() + $3 * interval '1 millisecond' "
+               "WHERE id = $1 AND state = 'running' AND lease_owner = $2 RETURNING 1",
+               job_id, worker_id, static_cast<std::int64_t>(lease.count()));
+           if (r.empty()) return LeaseLost(w, job_id, worker_id);
+           return true;
+         }))
+      .status();
+}
+
+absl::StatusOr<CompletedJob> Repository::CompleteJob(std::int64_t job_id,
+                                                     const std::string& worker_id,
+                                                     const Derivation& derivation) {
+  std::vector<std::string> inputs = derivation.input_blob_sha256s;
+  std::sort(inputs.begin(), inputs.end());
+  inputs.erase(std::unique(inputs.begin(), inputs.end()), inputs.end());
+  for (const std::string& digest : inputs) TRIB_RETURN_IF_ERROR(CheckDigest("an input", digest));
+  std::vector<std::string> output_digests;
+  std::vector<std::int64_t> output_sizes;
+  for (const DerivationOutput& output : derivation.outputs) {
+    TRIB_RETURN_IF_ERROR(CheckDigest("output " + output.role, output.blob_sha256));
+    if (output.role.empty()) return absl::InvalidArgumentError("an output needs a role");
+    output_digests.push_back(output.blob_sha256);
+    output_sizes.push_back(output.size);
+  }
+  auto json = [](const std::string& text) { return text.empty() ? std::string("{}") : text; };
+
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<CompletedJob> {
+    pqxx::result job = w.exec_params(
+        "SELECT series_id, recipe_sha256, coalesce(model_sha256, ''), state, "
+        "coalesce(lease_owner, '') FROM jobs WHERE id = $1 FOR UPDATE",
+        job_id);
+    if (job.empty()) return absl::NotFoundError("no job " + std::to_string(job_id));
+    auto series_id = job[0][0].as<std::int64_t>();
+    auto recipe = job[0][1].as<std::string>();
+    auto model = job[0][2].as<std::string>();
+    auto existing = [&] {
+      return w.exec_params(
+          "SELECT id, worker, coalesce(job_id, 0) FROM derivations WHERE series_id = $1 "
+          "AND recipe_sha256 = $2 AND coalesce(model_sha256, '') = $3",
+          series_id, recipe, model);
+    };
+    if (job[0][3].as<std::string>() != "running" || job[0][4].as<std::string>() != worker_id) {
+      // This worker's own completion committed already (its answer was lost): the same answer.
+      if (job[0][3].as<std::string>() == "done") {
+        pqxx::result done = existing();
+        if (!done.empty() && done[0][1].as<std::string>() == worker_id &&
+            done[0][2].as<std::int64_t>() == job_id) {
+          return CompletedJob{done[0][0].as<std::int64_t>(), false};
+        }
+      }
+      return LeaseLost(w, job_id, worker_id);
+    }
+    std::string input_array = ArrayLiteral(inputs);
+    if (w.exec_params("SELECT count(*) FROM blobs WHERE sha256 = ANY($1::text[])",
+                      input_array)[0][0]
+            .as<std::size_t>() != inputs.size()) {
+      return absl::InvalidArgumentError("an input blob of the derivation is unknown");
+    }
+
+    CompletedJob completed;
+    pqxx::result inserted = w.exec_params(
+        "INSERT INTO derivations (job_id, series_id, recipe_sha256, model_sha256, qc_metrics, "
+        "software_versions, timings, worker) "
+        "VALUES ($1, $2, $3, NULLIF($4, ''), $5::jsonb, $6::jsonb, $7::jsonb, $8) "
+        "ON CONFLICT (series_id, recipe_sha256, (coalesce(model_sha256, ''))) DO NOTHING "
+        "RETURNING id",
+        job_id, series_id, recipe, model, json(derivation.qc_metrics_json),
+        json(derivation.software_versions_json), json(derivation.timings_json), worker_id);
+    if (inserted.empty()) {
+      completed.derivation_id = existing()[0][0].as<std::int64_t>();
+    } else {
+      completed.derivation_id = inserted[0][0].as<std::int64_t>();
+      completed.inserted = true;
+      w.exec_params(
+          "INSERT INTO derivation_inputs (derivation_id, blob_sha256) "
+          "SELECT $1::bigint, unnest($2::text[])",
+          completed.derivation_id, input_array);
+      w.exec_params(
+          "INSERT INTO blobs (sha256, size) SELECT * FROM unnest($1::text[], $2::bigint[]) "
+          "ON CONFLICT DO NOTHING",
+          ArrayLiteral(output_digests), ArrayLiteral(output_sizes));
+      for (const DerivationOutput& output : derivation.outputs) {
+        w.exec_params(
+            "INSERT INTO derivation_outputs (derivation_id, role, name, blob_sha256) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            completed.derivation_id, output.role, output.name, output.blob_sha256);
+      }
+    }
+    w.exec_params(
+        "UPDATE jobs SET state = 'done', finished_at = now(), lease_owner = NULL, "
+        "lease_expires_at = NULL, last_error = '' WHERE id = $1",
+        job_id);
+    return completed;
+  }));
+}
+
+absl::StatusOr<JobFailure> Repository::FailJob(std::int64_t job_id, const std::string& worker_id,
+                                               const std::string& error, const RetryPolicy& policy,
+                                               bool permanent) {
+  if (policy.base.count() < 0 || policy.cap < policy.base || policy.jitter < 0 ||
+      policy.jitter > 1) {
+    return absl::InvalidArgumentError("retry policy needs 0 <= base <= cap, 0 <= jitter <= 1");
+  }
+  double shorten = policy.jitter * JitterFraction();
+  return Flatten(impl_->Transact([&](pqxx::work& w) -> absl::StatusOr<JobFailure> {
+    pqxx::result r = w.exec_params(
+        "WITH attempt AS (SELECT id, $4 OR attempts >= max_attempts AS last, "
+        "    least($5::float8, $6::float8 * power(2::float8, greatest(attempts - 1, 0))) "
+        "        * (1 - $7::float8) AS delay_ms "
+        "    FROM jobs WHERE id = $1 AND state = 'running' AND lease_owner = $2 FOR UPDATE) "
+        "UPDATE jobs j SET "
+        "  state = CASE WHEN a.last THEN 'failed' ELSE 'queued' END, "
+        "  next_attempt_at = CASE WHEN a.last THEN j.next_attempt_at "
+        "      ELSE now() + a.delay_ms * interval '1 millisecond' END, "
+        "  finished_at = CASE WHEN a.last THEN now() END, "
+        "  last_error = $3, lease_owner = NULL, lease_expires_at = NULL "
+        "FROM attempt a WHERE j.id = a.id "
+        "RETURNING j.state, j.attempts, CASE WHEN a.last THEN 0 ELSE round(a.delay_ms) END",
+        job_id, worker_id, error, permanent, static_cast<double>(policy.cap.count()),
+        static_cast<double>(policy.base.count()), shorten);
+    if (r.empty()) return LeaseLost(w, job_id, worker_id);
+    JobFailure failure;
+    failure.state = StateFromName(r[0][0].as<std::string>());
+    failure.attempts = r[0][1].as<int>();
+    failure.retry_in = std::chrono::milliseconds(r[0][2].as<std::int64_t>());
+    return failure;
+  }));
+}
+
+absl::StatusOr<std::int64_t> Repository::RetryJobs(const std::vector<std::int64_t>& job_ids) {
+  return impl_->Transact([&](pqxx::work& w) {
+    return static_cast<std::int64_t>(
+        w.exec_params("UPDATE jobs SET state = 'queued', attempts = 0, next_attempt_at = now(), "
+                      "finished_at = NULL WHERE state = 'failed' "
+                      "AND (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])) RETURNING 1",
+                      ArrayLiteral(job_ids))
+            .size());
+  });
+}
+
+absl::StatusOr<Job> Repository::GetJob(std::int64_t job_id) {
+  auto found = impl_->Transact([&](pqxx::work& w) -> std::optional<Job> {
+    pqxx::result r = w.exec_params("SELECT " + JobColumns() +
+                                       " FROM jobs j JOIN series se ON se.id = j.series_id "
+                                       "WHERE j.id = $1",
+                                   job_id);
+    if (r.empty()) return std::nullopt;
+    return JobFromRow(r[0]);
+  });
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError("no job " + std::to_string(job_id));
+  return std::move(**found);
+}
+
+absl::StatusOr<std::vector<Job>> Repository::ListJobs(std::optional<JobState> state, int limit) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<Job> jobs;
+    for (const auto& row :
+         w.exec_params("SELECT " + JobColumns() +
+                           " FROM jobs j JOIN series se ON se.id = j.series_id "
+                           "WHERE ($1 = '' OR j.state = $1) ORDER BY j.id LIMIT $2",
+                       std::string(state ? StateName(*state) : ""), limit)) {
+      jobs.push_back(JobFromRow(row));
+    }
+    return jobs;
+  });
+}
+
+absl::StatusOr<bool> Repository::QueueIdle() {
+  return impl_->Transact<pqxx::nontransaction>([](pqxx::nontransaction& w) {
+    return w
+        .exec("SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))")[0][0]
+        .as<bool>();
+  });
+}
+
+absl::StatusOr<std::vector<Derivation>> Repository::ListDerivations(std::int64_t series_id) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<Derivation> derivations;
+    for (const auto& row : w.exec_params(
+             "SELECT id, coalesce(job_id, 0), series_id, recipe_sha256, "
+             "coalesce(model_sha256, ''), qc_metrics::text, software_versions::text, "
+             "timings::text, worker, " +
+                 Timestamp("created_at") + " FROM derivations WHERE series_id = $1 ORDER BY id",
+             series_id)) {
+      Derivation d;
+      d.id = row[0].as<std::int64_t>();
+      d.job_id = row[1].as<std::int64_t>();
+      d.series_id = row[2].as<std::int64_t>();
+      d.recipe_sha256 = row[3].as<std::string>();
+      d.model_sha256 = row[4].as<std::string>();
+      d.qc_metrics_json = row[5].as<std::string>();
+      d.software_versions_json = row[6].as<std::string>();
+      d.timings_json = row[7].as<std::string>();
+      d.worker = row[8].as<std::string>();
+      d.created_at = row[9].as<std::string>();
+      for (const auto& input :
+           w.exec_params("SELECT blob_sha256 FROM derivation_inputs WHERE derivation_id = $1 "
+                         "ORDER BY blob_sha256",
+                         d.id)) {
+        d.input_blob_sha256s.push_back(input[0].as<std::string>());
+      }
+      for (const auto& output :
+           w.exec_params("SELECT o.role, o.name, o.blob_sha256, b.size FROM derivation_outputs o "
+                         "JOIN blobs b ON b.sha256 = o.blob_sha256 WHERE o.derivation_id = $1 "
+                         "ORDER BY o.role, o.name, o.blob_sha256",
+                         d.id)) {
+        d.outputs.push_back({output[0].as<std::string>(), output[1].as<std::string>(),
+                             output[2].as<std::string>(), output[3].as<std::int64_t>()});
+      }
+      derivations.push_back(std::move(d));
+    }
+    return derivations;
   });
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "provenance/harmonization_records.h"
 #include "provenance/records.h"
 
 namespace tributary::provenance {
@@ -56,6 +58,72 @@ class Repository {
 
   // Every blob digest the database refers to (for consistency checks).
   absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> ListBlobs();
+
+  // Series (for operators and workers: no centre restriction) and the blobs of a series'
+  // instances (digest, size) in the order they were stored.
+  absl::StatusOr<std::vector<SeriesRow>> ListSeries(const SeriesFilter& filter);
+  absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> SeriesInstanceBlobs(
+      std::int64_t series_id);
+
+  // Recipes and models are content-addressed: InvalidArgument unless sha256 is the SHA-256 of
+  // json; putting the same content again changes nothing. NotFound for unknown digests.
+  absl::Status PutRecipe(const Recipe& recipe);
+  absl::StatusOr<Recipe> GetRecipe(const std::string& sha256);
+  absl::StatusOr<std::vector<Recipe>> ListRecipes();
+  absl::Status PutModel(const Model& model);  // its recipe and training series must exist
+  absl::StatusOr<Model> GetModel(const std::string& sha256);
+  absl::StatusOr<std::vector<Model>> ListModels();
+
+  // An operator's assignment of a recipe to a centre's series of a modality; centre "" is the
+  // default for the modality, applied to centres with no assignment of their own for it.
+  absl::Status AssignRecipe(const std::string& centre, const std::string& modality,
+                            const std::string& recipe_sha256);
+  absl::Status UnassignRecipe(const std::string& centre, const std::string& modality,
+                              const std::string& recipe_sha256);
+  // The centre's recipes for the modality, else the modality's defaults.
+  absl::StatusOr<std::vector<Recipe>> RecipesFor(const std::string& centre,
+                                                 const std::string& modality);
+
+  // The job queue. One job per (series, recipe, model): enqueueing is idempotent, and nothing is
+  // queued for a series that has the derivation already. Returns the ids of the jobs created.
+  absl::StatusOr<std::vector<std::int64_t>> EnqueueJobs(const std::vector<std::int64_t>& series_ids,
+                                                        const std::string& recipe_sha256,
+                                                        const std::string& model_sha256,
+                                                        int max_attempts = 5);
+  // One job per series of the completed study and applicable recipe (RecipesFor its centre and
+  // the series' modality). study_id 0: every completed study (a sweep after a crash).
+  absl::StatusOr<std::vector<std::int64_t>> EnqueueForCompletedStudy(std::int64_t study_id,
+                                                                     int max_attempts = 5);
+  // The quiet-period fallback: marks complete the studies that received nothing for `quiet`
+  // (last_received_at is up to 5 s stale) and returns their ids, each to exactly one caller.
+  absl::StatusOr<std::vector<std::int64_t>> CompleteQuietStudies(std::chrono::milliseconds quiet);
+
+  // Claims a due queued job, or takes over a running one whose lease expired, for `lease`;
+  // attempts + 1. A running job whose lease expired on its last attempt is failed instead.
+  // nullopt when nothing is due. worker_id must be unique per worker process.
+  absl::StatusOr<std::optional<Job>> ClaimJob(const std::string& worker_id,
+                                              std::chrono::milliseconds lease);
+  // Extends the lease; FailedPrecondition when the worker no longer holds it, NotFound.
+  absl::Status Heartbeat(std::int64_t job_id, const std::string& worker_id,
+                         std::chrono::milliseconds lease);
+  // One transaction: records the derivation (unless the series has it already) and marks the job
+  // done, if the worker still holds the lease (else FailedPrecondition). Repeating a completion
+  // that committed (e.g. after Unavailable) returns the same derivation.
+  absl::StatusOr<CompletedJob> CompleteJob(std::int64_t job_id, const std::string& worker_id,
+                                           const Derivation& derivation);
+  // Records a failed attempt: queued again after the policy's back-off, or failed with `error`
+  // after max_attempts (at once when permanent). FailedPrecondition when the lease was lost.
+  absl::StatusOr<JobFailure> FailJob(std::int64_t job_id, const std::string& worker_id,
+                                     const std::string& error, const RetryPolicy& policy,
+                                     bool permanent = false);
+  // Queues failed jobs again with fresh attempts; no ids: every failed job. Returns how many.
+  absl::StatusOr<std::int64_t> RetryJobs(const std::vector<std::int64_t>& job_ids);
+  absl::StatusOr<Job> GetJob(std::int64_t job_id);
+  absl::StatusOr<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit = 1000);
+  // True when no job is queued (due or not) or running.
+  absl::StatusOr<bool> QueueIdle();
+
+  absl::StatusOr<std::vector<Derivation>> ListDerivations(std::int64_t series_id);
 
  private:
   struct Impl;

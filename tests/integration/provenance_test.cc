@@ -93,7 +93,7 @@ TEST_F(Database, MigrationsAreIdempotentAndConcurrentSafe) {
     });
   }
   for (auto& t : threads) t.join();
-  for (int v : versions) EXPECT_EQ(v, 1);
+  for (int v : versions) EXPECT_EQ(v, 2);
 }
 
 TEST_F(Database, CentresAndTokens) {
