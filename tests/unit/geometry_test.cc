@@ -15,6 +15,7 @@
 #include <string>
 
 #include "normalize/diffusion_files.h"
+#include "normalize/geometry_steps.h"
 #include "normalize/grid.h"
 #include "normalize/nifti_io.h"
 #include "normalize/reorientation.h"
@@ -449,6 +450,32 @@ TEST(Reorientation, DiffusionBvecsKeepTheirWorldDirections) {
       }
     }
   }
+}
+
+TEST(ApplyGeometry, OrientationThenSpacingAsTheRecipeSays) {
+  common::Volume in = Make({12, 10, 8, 1}, {0.7, 1.3, 2.1}, {-12.5, 30.25, 7.125},
+                           Matrix{0, 0, -1, 1, 0, 0, 0, -1, 0}, common::PixelType::kInt16,
+                           [](const Point& p, int) { return std::round(p[0] + p[1]); });
+  absl::StatusOr<normalize::Recipe> ct = normalize::BuiltinRecipe("ct-default");
+  ASSERT_TRUE(ct.ok()) << ct.status();
+  absl::StatusOr<common::Volume> out = normalize::ApplyGeometry(in, *ct);
+  ASSERT_TRUE(out.ok()) << out.status();
+  // Sagittal input: output axes from input axes 2, 0, 1 (2.1, 0.7, 1.3 mm), then 1 mm each:
+  // floor(8 * 2.1) = 16, floor(12 * 0.7) = 8, floor(10 * 1.3) = 13.
+  EXPECT_EQ(out->size, (std::array<std::size_t, 4>{16, 8, 13, 1}));
+  EXPECT_EQ(out->spacing, (Point{1, 1, 1}));
+  EXPECT_EQ(out->direction, (Matrix{-1, 0, 0, 0, -1, 0, 0, 0, 1}));
+  EXPECT_EQ(out->pixel_type, common::PixelType::kFloat32);
+  EXPECT_TRUE(out->reconstruction.count("Orientation"));
+  EXPECT_TRUE(out->reconstruction.count("Resampling"));
+  EXPECT_LE(Distance(Centre(*out), Centre(in)), 1e-3);
+
+  normalize::Recipe none;
+  none.name = "none";
+  absl::StatusOr<common::Volume> same = normalize::ApplyGeometry(in, none);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->voxels, in.voxels);
+  EXPECT_EQ(same->direction, in.direction);
 }
 
 }  // namespace
