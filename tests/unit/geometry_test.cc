@@ -271,6 +271,8 @@ struct Orientation {
   const char* expected;  // from nibabel's io_orientation on diag(-1, -1, 1) * direction, by hand
 };
 
+void PrintTo(const Orientation& o, std::ostream* os) { *os << o.name; }
+
 class LosslessReorientation : public ::testing::TestWithParam<Orientation> {};
 
 TEST_P(LosslessReorientation, KeepsEveryVoxelsPositionAndValue) {

@@ -52,6 +52,8 @@ struct BadRecipe {
   const char* message;
 };
 
+void PrintTo(const BadRecipe& bad, std::ostream* os) { *os << bad.json; }
+
 class RecipeErrors : public ::testing::TestWithParam<BadRecipe> {};
 
 TEST_P(RecipeErrors, NameTheField) { EXPECT_EQ(ErrorOf(GetParam().json), GetParam().message); }
