@@ -1,6 +1,7 @@
 #include "dicom/instance_header.h"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -81,6 +82,61 @@ const NumberKey kNumberKeys[] = {
     {"PercentPhaseFOV", DCM_PercentPhaseFieldOfView},
 };
 
+// DICOM DA/TM/DT as ISO 8601 ("2024-03-15", "10:15:30.000000", "2024-03-15T10:15:30.000000"),
+// the fraction always six digits so that strings compare in time order; empty when malformed.
+std::string IsoDate(const std::string& da) {
+  if (da.size() != 8 || !std::all_of(da.begin(), da.end(), ::isdigit)) return {};
+  return da.substr(0, 4) + "-" + da.substr(4, 2) + "-" + da.substr(6, 2);
+}
+std::string IsoTime(std::string tm) {
+  tm.erase(std::remove(tm.begin(), tm.end(), ':'), tm.end());
+  const std::size_t dot = tm.find('.');
+  std::string whole = tm.substr(0, dot);
+  std::string fraction = dot == std::string::npos ? std::string() : tm.substr(dot + 1);
+  if (whole.size() < 2 || whole.size() > 6 || whole.size() % 2 != 0 ||
+      !std::all_of(whole.begin(), whole.end(), ::isdigit) ||
+      !std::all_of(fraction.begin(), fraction.end(), ::isdigit)) {
+    return {};
+  }
+  whole.resize(6, '0');
+  fraction.resize(6, '0');
+  return whole.substr(0, 2) + ":" + whole.substr(2, 2) + ":" + whole.substr(4, 2) + "." + fraction;
+}
+std::string IsoDateTime(const std::string& date, const std::string& time) {
+  std::string d = IsoDate(date), t = IsoTime(time);
+  return d.empty() || t.empty() ? std::string() : d + "T" + t;
+}
+std::string IsoDateTime(const std::string& dt) {  // DT; a UTC offset is ignored
+  std::string value = dt.substr(0, dt.find_first_of("+-"));
+  return value.size() < 10 ? std::string() : IsoDateTime(value.substr(0, 8), value.substr(8));
+}
+
+// What SUVbw needs (QIBA): numbers, units and times, no names. Dates are the (shifted) DICOM ones.
+void PetMetadata(const ElementIndex& h, Metadata& m) {
+  PutIfPresent(m, "Units", String(h, DCM_Units));
+  PutIfPresent(m, "DecayCorrection", String(h, DCM_DecayCorrection));
+  std::string corrected = String(h, DCM_CorrectedImage);
+  if (!corrected.empty()) m["CorrectedImage"] = Split(corrected);
+  PutIfPresent(m, "PatientWeight", Number(h, DCM_PatientWeight));
+  PutIfPresent(m, "SeriesDateTime",
+               IsoDateTime(String(h, DCM_SeriesDate), String(h, DCM_SeriesTime)));
+  std::string acquisition = IsoDateTime(String(h, DCM_AcquisitionDateTime));
+  if (acquisition.empty()) {
+    acquisition = IsoDateTime(String(h, DCM_AcquisitionDate), String(h, DCM_AcquisitionTime));
+  }
+  PutIfPresent(m, "AcquisitionDateTime", acquisition);
+  auto* sequence =
+      dynamic_cast<DcmSequenceOfItems*>(h.Find(DCM_RadiopharmaceuticalInformationSequence));
+  DcmItem* item = sequence != nullptr && sequence->card() > 0 ? sequence->getItem(0) : nullptr;
+  if (item == nullptr) return;
+  PutIfPresent(m, "RadionuclideTotalDose", Number(*item, DCM_RadionuclideTotalDose));
+  PutIfPresent(m, "RadionuclideHalfLife", Number(*item, DCM_RadionuclideHalfLife));
+  PutIfPresent(m, "RadiopharmaceuticalStartTime",
+               IsoTime(String(*item, DCM_RadiopharmaceuticalStartTime)));
+  PutIfPresent(m, "RadiopharmaceuticalStartDateTime",
+               IsoDateTime(String(*item, DCM_RadiopharmaceuticalStartDateTime)));
+}
+
 // BIDS-style keys of the instance; nothing identifying (no names, IDs, dates, institutions).
 Metadata AcquisitionMetadata(const ElementIndex& h, const Instance& instance) {
   Metadata m;
@@ -101,6 +157,7 @@ Metadata AcquisitionMetadata(const ElementIndex& h, const Instance& instance) {
   if (philips && String(h, DcmTagKey(0x2005, 0x0010)).rfind("Philips MR Imaging DD 001", 0) == 0) {
     m["PhilipsScaleSlope"] = *philips;
   }
+  if (instance.modality == "PT") PetMetadata(h, m);
   if (instance.has_geometry) {
     const FrameGeometry& g = instance.geometry;
     m["ImageOrientationPatientDICOM"] = std::vector<double>{

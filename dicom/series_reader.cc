@@ -240,6 +240,15 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
     volume->protocol_name = head.protocol;
     volume->series_number = head.series_number;
     volume->metadata.insert(head.metadata.begin(), head.metadata.end());
+    // PET: the earliest acquisition of the volume (QIBA's scan time for post-processed series).
+    if (auto earliest = volume->metadata.find("AcquisitionDateTime");
+        earliest != volume->metadata.end()) {
+      for (const Slice& slice : stack.slices) {
+        auto it = slice.instance->metadata.find("AcquisitionDateTime");
+        if (it != slice.instance->metadata.end() && it->second < earliest->second)
+          earliest->second = it->second;
+      }
+    }
     if (volume->reconstruction.count("SliceThicknessesFound") != 0) {
       volume->metadata.erase("SliceThickness");
     }
