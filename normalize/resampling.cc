@@ -14,6 +14,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 namespace tributary::normalize {
 namespace {
@@ -36,6 +37,15 @@ void SetGeometry(const Grid& grid, Image<T>* image) {
   image->SetDirection(direction);
 }
 
+template <typename T>
+constexpr common::PixelType PixelTypeOf() {
+  if constexpr (std::is_same_v<T, std::uint8_t>) return common::PixelType::kUint8;
+  if constexpr (std::is_same_v<T, std::int16_t>) return common::PixelType::kInt16;
+  if constexpr (std::is_same_v<T, std::uint16_t>) return common::PixelType::kUint16;
+  if constexpr (std::is_same_v<T, std::int32_t>) return common::PixelType::kInt32;
+  return common::PixelType::kFloat32;
+}
+
 // Time point `t` of `volume` as an ITK image of T (values converted when T is not the volume's
 // own pixel type).
 template <typename T>
@@ -48,8 +58,7 @@ typename Image<T>::Pointer TimePoint(const common::Volume& volume, std::size_t t
   image->Allocate();
   const std::size_t count = volume.size[0] * volume.size[1] * volume.size[2];
   T* out = image->GetBufferPointer();
-  if (common::PixelSize(volume.pixel_type) == sizeof(T) &&
-      (std::is_floating_point_v<T> == (volume.pixel_type == common::PixelType::kFloat32))) {
+  if (volume.pixel_type == PixelTypeOf<T>()) {
     std::memcpy(out, volume.voxels.data() + t * count * sizeof(T), count * sizeof(T));
     return image;
   }

@@ -190,6 +190,22 @@ TEST(Resampling, KeepsThePhysicalCentre) {
   }
 }
 
+TEST(Resampling, EveryTimePointAlike) {
+  common::Volume v =
+      Make({12, 11, 10, 3}, {1, 1, 1}, {0, 0, 0}, kOblique, common::PixelType::kInt16,
+           [](const Point&, int t) { return 10 * t + 5; });
+  v.diffusion = {{0, {0, 0, 0}}, {1000, {1, 0, 0}}, {1000, {0, 1, 0}}};
+  absl::StatusOr<common::Volume> out =
+      normalize::ResampleToSpacing(v, {1.7, 1.7, 1.7}, Interpolator::kLinear, true, 0);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size[3], 3u);
+  EXPECT_EQ(out->diffusion.size(), 3u);
+  const std::size_t i = out->size[0] / 2, j = out->size[1] / 2, k = out->size[2] / 2;
+  for (std::size_t t = 0; t < 3; ++t) {
+    EXPECT_NEAR(out->ValueAt(Offset(*out, i, j, k, t)), 10.0 * t + 5, 1e-4) << t;
+  }
+}
+
 class SpherePhantom : public ::testing::TestWithParam<double> {};
 
 TEST_P(SpherePhantom, KeepsCentroidAndIntegral) {
