@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "cli/input_files.h"
+#include "cli/series_inputs.h"
 #include "common/parallel.h"
 #include "dicom/series_reader.h"
 #include "normalize/diffusion_files.h"
@@ -39,11 +39,6 @@ struct SeriesOutcome {
   bool ok = false;
   std::string reason;
   std::vector<std::string> outputs;
-};
-
-struct SkippedFile {
-  std::string path;
-  std::string reason;
 };
 
 absl::Status WriteText(const fs::path& path, const std::string& text) {
@@ -94,26 +89,11 @@ int Run(const Options& options) {
     return 2;
   }
   bool progress = !options.json && !options.quiet && ::isatty(STDERR_FILENO);
-  std::vector<MissingInput> missing;
-  std::vector<fs::path> files = ListInputFiles(options.inputs, options.out, missing);
-  std::vector<SkippedFile> skipped;
-  for (const MissingInput& m : missing) skipped.push_back({m.path, m.reason});
-  std::size_t missing_inputs = skipped.size();
-
   unsigned threads = options.jobs != 0 ? options.jobs : common::CoreCount();
-  dicom::SeriesReader reader;
-  std::vector<std::string> candidates;
-  for (const fs::path& file : files) candidates.push_back(file.string());
-  // Files that are not DICOM images (ProbeDicom, then the header) come back with their reason.
-  std::vector<absl::Status> added = reader.AddFiles(candidates, threads, [&](std::size_t done) {
-    if (progress && (done % 16 == 0 || done == candidates.size())) {
-      std::cerr << "\r\033[Kreading headers [" << done << "/" << candidates.size() << "]"
-                << std::flush;
-    }
-  });
-  for (std::size_t i = 0; i < candidates.size(); ++i) {
-    if (!added[i].ok()) skipped.push_back({candidates[i], std::string(added[i].message())});
-  }
+  SeriesInputs inputs = ReadSeriesInputs(options.inputs, options.out, threads, progress);
+  dicom::SeriesReader& reader = inputs.reader;
+  std::vector<SkippedFile>& skipped = inputs.skipped;
+  std::size_t missing_inputs = inputs.missing_inputs;
 
   std::string extension = options.no_compress ? ".nii" : ".nii.gz";
   std::vector<std::string> uids = reader.SeriesUids();

@@ -13,7 +13,9 @@
 
 #include "cli/convert_command.h"
 #include "cli/deidentify_command.h"
+#include "cli/harmonize_command.h"
 #include "cli/keygen_command.h"
+#include "cli/recipes_command.h"
 #include "cli/remote_commands.h"
 #include "cli/run_app.h"
 #include "common/version.h"
@@ -21,9 +23,17 @@
 
 namespace {
 
-bool IsRemoteCommand(std::string_view name) {
+bool IsRemoteCommand(int argc, char** argv) {
+  std::string_view name = argv[1];
   for (const auto& command : tributary::cli::kRemoteCommands) {
     if (name == command.name) return true;
+  }
+  for (const auto& remote : tributary::cli::kRemoteSubcommands) {
+    if (name != remote.command) continue;
+    for (int i = 2; i < argc; ++i) {
+      std::string_view arg = argv[i];
+      if (arg == "--server" || (i == 2 && arg == remote.subcommand)) return true;
+    }
   }
   return false;
 }
@@ -53,7 +63,7 @@ int RunClient(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && IsRemoteCommand(argv[1])) return RunClient(argc, argv);
+  if (argc >= 2 && IsRemoteCommand(argc, argv)) return RunClient(argc, argv);
   tributary::dicom::InstallCompiledDictionary();
   CLI::App app{"tributary: de-identify, convert and harmonize DICOM imaging data"};
   app.set_version_flag("--version", std::string("tributary ") + tributary::kVersion);
@@ -62,6 +72,9 @@ int main(int argc, char** argv) {
   tributary::cli::AddKeygenCommand(app, exit_code);
   tributary::cli::AddDeidentifyCommand(app, exit_code);
   tributary::cli::AddConvertCommand(app, exit_code);
+  tributary::cli::AddHarmonizeCommand(app, exit_code);
+  tributary::cli::AddModelsCommand(app, exit_code);
+  tributary::cli::AddRecipesCommand(app, exit_code);
   // Listed for --help; never parsed here (see RunClient).
   for (const auto& command : tributary::cli::kRemoteCommands) {
     app.add_subcommand(command.name, command.description)->group("Server commands");

@@ -21,6 +21,19 @@ inline constexpr RemoteCommand kRemoteCommands[] = {
     {"studies", "Stored studies (operator: all centres; a centre: its own)"},
 };
 
+// Commands that run offline in `tributary` but have subcommands that talk to the server: those
+// (and any of them given `--server`) go to tributary-client like the commands above.
+struct RemoteSubcommand {
+  const char* command;
+  const char* subcommand;
+};
+
+inline constexpr RemoteSubcommand kRemoteSubcommands[] = {
+    {"recipes", "add"},
+    {"recipes", "assign"},
+    {"models", "add"},
+};
+
 inline constexpr char kClientBinary[] = "tributary-client";
 
 // The description of a remote command, for both binaries' help.

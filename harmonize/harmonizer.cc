@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -68,6 +69,18 @@ absl::Status CheckModality(const Recipe& recipe, const Volume& volume) {
 }
 
 std::size_t PlaneVoxels(const Volume& v) { return v.size[0] * v.size[1] * v.size[2]; }
+
+// The recipe's CT step: its clip range (none when `clip` is null) and background for padding.
+normalize::CtIntensityOptions CtOptions(const Recipe& recipe, bool mask_padding) {
+  normalize::CtIntensityOptions ct;
+  ct.min_hu = recipe.intensity.clip ? (*recipe.intensity.clip)[0]
+                                    : -std::numeric_limits<double>::infinity();
+  ct.max_hu =
+      recipe.intensity.clip ? (*recipe.intensity.clip)[1] : std::numeric_limits<double>::infinity();
+  ct.mask_padding = mask_padding;
+  ct.padding_hu = recipe.background;
+  return ct;
+}
 
 normalize::MrIntensityOptions MrOptions(const Recipe::Intensity& intensity) {
   normalize::MrIntensityOptions options;
@@ -211,16 +224,17 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
       Volume volume = input;
       double start = Now();
       if (method == Recipe::IntensityMethod::kCtHu) {  // on the acquired grid: padding is exact
-        normalize::CtIntensityOptions ct;
-        if (recipe_.intensity.clip) {
-          ct.min_hu = (*recipe_.intensity.clip)[0];
-          ct.max_hu = (*recipe_.intensity.clip)[1];
-        }
-        ct.padding_hu = recipe_.background;
-        TRIB_ASSIGN_OR_RETURN(volume, normalize::NormalizeCt(volume, ct));
+        TRIB_ASSIGN_OR_RETURN(volume,
+                              normalize::NormalizeCt(volume, CtOptions(recipe_, /*padding=*/true)));
       }
       double after_ct = Now();
       TRIB_ASSIGN_OR_RETURN(volume, normalize::ApplyGeometry(volume, recipe_));
+      if (method == Recipe::IntensityMethod::kCtHu) {
+        // Clipped again on the output grid: the anti-aliasing filter rings a little past the
+        // clip range.
+        TRIB_ASSIGN_OR_RETURN(
+            volume, normalize::NormalizeCt(volume, CtOptions(recipe_, /*padding=*/false)));
+      }
       double after_geometry = Now();
 
       std::vector<std::uint8_t> mask;
@@ -235,9 +249,10 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
           mask = std::move(prepared.mask);
           break;
         }
-        case Recipe::IntensityMethod::kSuvbw:
+        case Recipe::IntensityMethod::kSuvbw: {
           TRIB_ASSIGN_OR_RETURN(volume, normalize::ToSuvBw(volume));
           break;
+        }
         case Recipe::IntensityMethod::kCtHu:
         case Recipe::IntensityMethod::kNone:
           break;
