@@ -66,6 +66,14 @@ struct JobFailure {
   std::chrono::milliseconds retry_in{0};
 };
 
+// How many jobs are in each state.
+struct JobCounts {
+  std::int64_t queued = 0;
+  std::int64_t running = 0;
+  std::int64_t done = 0;
+  std::int64_t failed = 0;
+};
+
 // One file a derivation wrote to the blob store.
 struct DerivationOutput {
   std::string role;  // "nifti", "sidecar", "bval", "bvec", "qc_png", ...
@@ -99,9 +107,10 @@ struct CompletedJob {
 };
 
 struct SeriesFilter {
-  std::int64_t study_id = 0;  // 0: any
-  std::string centre;         // "": any
-  std::string modality;       // "": any
+  std::int64_t series_id = 0;  // 0: any
+  std::int64_t study_id = 0;   // 0: any
+  std::string centre;          // "": any
+  std::string modality;        // "": any
   int limit = 1000;
 };
 

@@ -653,8 +653,9 @@ absl::StatusOr<std::vector<SeriesRow>> Repository::ListSeries(const SeriesFilter
              "FROM series se JOIN studies st ON st.id = se.study_id "
              "JOIN patients p ON p.id = st.patient_id JOIN centres c ON c.id = p.centre_id "
              "WHERE ($1::bigint = 0 OR st.id = $1::bigint) AND ($2 = '' OR c.name = $2) "
-             "AND ($3 = '' OR se.modality = $3) ORDER BY se.id LIMIT $4",
-             filter.study_id, filter.centre, filter.modality, filter.limit)) {
+             "AND ($3 = '' OR se.modality = $3) AND ($5::bigint = 0 OR se.id = $5::bigint) "
+             "ORDER BY se.id LIMIT $4",
+             filter.study_id, filter.centre, filter.modality, filter.limit, filter.series_id)) {
       rows.push_back({row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
                       row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<std::string>(),
                       row[5].as<std::string>(), row[6].as<std::int64_t>()});
@@ -1129,6 +1130,21 @@ absl::StatusOr<bool> Repository::QueueIdle() {
     return w
         .exec("SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))")[0][0]
         .as<bool>();
+  });
+}
+
+absl::StatusOr<JobCounts> Repository::CountJobs() {
+  return impl_->Transact<pqxx::nontransaction>([](pqxx::nontransaction& w) {
+    JobCounts counts;
+    for (const auto& row : w.exec("SELECT state, count(*) FROM jobs GROUP BY state")) {
+      std::string state = row[0].as<std::string>();
+      std::int64_t n = row[1].as<std::int64_t>();
+      if (state == "queued") counts.queued = n;
+      if (state == "running") counts.running = n;
+      if (state == "done") counts.done = n;
+      if (state == "failed") counts.failed = n;
+    }
+    return counts;
   });
 }
 

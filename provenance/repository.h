@@ -122,6 +122,7 @@ class Repository {
   absl::StatusOr<std::vector<Job>> ListJobs(std::optional<JobState> state, int limit = 1000);
   // True when no job is queued (due or not) or running.
   absl::StatusOr<bool> QueueIdle();
+  absl::StatusOr<JobCounts> CountJobs();
 
   absl::StatusOr<std::vector<Derivation>> ListDerivations(std::int64_t series_id);
 

@@ -370,6 +370,14 @@ grpc::ServerUnaryReactor* IngestService::CompleteStudy(grpc::CallbackServerConte
     auto completion = repository_.CompleteStudy(*principal, request->study_instance_uid(),
                                                 request->expected_instance_count());
     if (!completion.ok()) return reactor->Finish(ToGrpcStatus(completion.status()));
+    if (completion->complete) {
+      // Harmonization jobs for the study's series; a failure here is answered as such, so the
+      // gateway completes the study again (idempotent), and the sweeper catches up after a crash.
+      auto queued = repository_.EnqueueForCompletedStudy(completion->study_id);
+      if (!queued.ok()) return reactor->Finish(ToGrpcStatus(queued.status()));
+      spdlog::info("study {} complete: {} harmonization jobs queued", completion->study_id,
+                   queued->size());
+    }
     response->set_stored_instance_count(
         static_cast<std::uint32_t>(completion->stored_instance_count));
     response->set_complete(completion->complete);

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <thread>
 
 #include "common/hash.h"
@@ -23,8 +25,12 @@
 #include "provenance/repository.h"
 #include "services/admin_service.h"
 #include "services/blob_store.h"
+#include "services/harmonization_operations.h"
+#include "services/harmonization_service.h"
+#include "services/harmonization_worker.h"
 #include "services/ingest_service.h"
 #include "services/postgres_cluster.h"
+#include "services/study_sweeper.h"
 #include "services/tokens.h"
 
 namespace tributary::services {
@@ -42,6 +48,66 @@ struct ServerOptions {
   bool allow_burned_in = false;
   unsigned workers = 0;
   std::uint64_t max_file_mb = 2048;
+  std::string role = "server";
+  unsigned harmonization_workers = 1;
+  std::chrono::milliseconds quiet_period{std::chrono::minutes(10)};
+  std::chrono::milliseconds sweep_interval{std::chrono::minutes(1)};
+  std::chrono::milliseconds job_lease{std::chrono::minutes(2)};
+};
+
+// "90", "90s", "10m", "1h", "500ms" -> a duration; nullopt when it is none of these.
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  static const std::regex kDuration("([0-9]+)(ms|s|m|h)?");
+  std::smatch match;
+  if (!std::regex_match(text, match, kDuration)) return std::nullopt;
+  std::int64_t n = std::stoll(match[1].str());
+  std::string unit = match[2].str();
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "m") return std::chrono::minutes(n);
+  if (unit == "h") return std::chrono::hours(n);
+  return std::chrono::seconds(n);
+}
+
+// The harmonization workers of this process, each on a thread of its own, and their scratch
+// folder DATA_DIR/scratch/<random> (removed on a clean exit).
+class HarmonizationWorkers {
+ public:
+  HarmonizationWorkers(provenance::Repository& repository, const BlobStore& blobs,
+                       const ServerOptions& options) {
+    if (options.harmonization_workers == 0) return;
+    fs::path parent = fs::path(options.data_dir) / "scratch";
+    std::error_code error;
+    fs::create_directories(parent, error);
+    std::string pattern = (parent / "worker-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      spdlog::error("cannot create a scratch folder under {}", parent.string());
+      return;
+    }
+    scratch_ = pattern;
+    for (unsigned i = 0; i < options.harmonization_workers; ++i) {
+      HarmonizationWorkerOptions worker;
+      worker.worker_id = HarmonizationWorker::ProcessWorkerId() + "/" + std::to_string(i + 1);
+      worker.lease = options.job_lease;
+      worker.scratch_dir = scratch_;
+      workers_.push_back(std::make_unique<HarmonizationWorker>(repository, blobs, worker));
+    }
+    for (auto& worker : workers_) {
+      threads_.emplace_back([w = worker.get()](std::stop_token stop) { w->Run(stop); });
+    }
+    spdlog::info("{} harmonization workers ({})", workers_.size(),
+                 HarmonizationWorker::ProcessWorkerId());
+  }
+  ~HarmonizationWorkers() {
+    for (auto& thread : threads_) thread.request_stop();
+    threads_.clear();  // joins: a job under way stops at its next step
+    std::error_code error;
+    if (!scratch_.empty()) fs::remove_all(scratch_, error);
+  }
+
+ private:
+  fs::path scratch_;
+  std::vector<std::unique_ptr<HarmonizationWorker>> workers_;
+  std::vector<std::jthread> threads_;
 };
 
 absl::StatusOr<SecretKey> LoadOrCreateKey(const ServerOptions& options) {
@@ -77,6 +143,40 @@ absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
   return policy;
 }
 
+// --role worker: harmonization workers only, on a shared database and blob folder; no listener.
+int ServeWorker(const ServerOptions& options, sigset_t& signals) {
+  auto fail = [](const absl::Status& status) {
+    spdlog::error("{}", std::string(status.message()));
+    return 1;
+  };
+  if (options.database_url.empty()) {
+    spdlog::error("--role worker needs --database-url (the queue it shares with the servers)");
+    return 2;
+  }
+  if (options.harmonization_workers == 0) {
+    spdlog::error("--role worker needs --harmonization-workers of at least 1");
+    return 2;
+  }
+  std::error_code error;
+  fs::create_directories(options.data_dir, error);
+  auto repository = provenance::Repository::Connect(
+      options.database_url, static_cast<int>(2 * options.harmonization_workers) + 2);
+  if (!repository.ok()) return fail(repository.status());
+  auto version = (*repository)->Migrate();
+  if (!version.ok()) return fail(version.status());
+  auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
+  if (!blobs.ok()) return fail(blobs.status());
+  {
+    HarmonizationWorkers workers(**repository, *blobs, options);
+    spdlog::info("tributary-server {} as a harmonization worker, blobs in {}/blobs", kVersion,
+                 options.data_dir);
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("signal {}: stopping the workers", signal);
+  }
+  return 0;
+}
+
 int Serve(const ServerOptions& options) {
   // Handle SIGINT/SIGTERM on a thread of our own: shut down cleanly, stop the embedded cluster.
   sigset_t signals;
@@ -84,6 +184,7 @@ int Serve(const ServerOptions& options) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (options.role == "worker") return ServeWorker(options, signals);
 
   std::error_code error;
   fs::create_directories(options.data_dir, error);
@@ -117,7 +218,8 @@ int Serve(const ServerOptions& options) {
   // many files in flight the disk and PostgreSQL group their flushes.
   unsigned workers = options.workers != 0 ? options.workers
                                           : std::max(16u, 4 * std::thread::hardware_concurrency());
-  auto repository = provenance::Repository::Connect(url, static_cast<int>(workers) + 4);
+  auto repository = provenance::Repository::Connect(
+      url, static_cast<int>(workers + 2 * options.harmonization_workers) + 6);
   if (!repository.ok()) return fail(repository.status());
   auto version = (*repository)->Migrate();
   if (!version.ok()) return fail(version.status());
@@ -130,6 +232,9 @@ int Serve(const ServerOptions& options) {
 
   auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
   if (!blobs.ok()) return fail(blobs.status());
+  if (absl::Status installed = HarmonizationOperations(**repository).InstallBuiltinRecipes();
+      !installed.ok())
+    return fail(installed);
   // The HMAC key for original-file digests is derived from the de-identification key; never stored.
   Digest digest_key = HmacSha256(key->bytes(), "tributary original-file digests");
   auto deidentifier = dicom::Deidentifier::Create(std::move(*key), *policy);
@@ -144,6 +249,7 @@ int Serve(const ServerOptions& options) {
   limits.max_file_bytes = options.max_file_mb << 20;
   IngestService ingest(pipeline, authenticator, **repository, pool, limits);
   AdminService admin(authenticator, **repository, pool);
+  HarmonizationService harmonization(authenticator, **repository, *blobs, pool);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -152,6 +258,7 @@ int Serve(const ServerOptions& options) {
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&ingest);
   builder.RegisterService(&admin);
+  builder.RegisterService(&harmonization);
   builder.SetMaxReceiveMessageSize(8 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -162,6 +269,10 @@ int Serve(const ServerOptions& options) {
   spdlog::info("tributary-server {} listening on {} (port {}), data in {}, {} workers", kVersion,
                options.listen, port, options.data_dir, workers);
   spdlog::info("operator token in {}", (fs::path(options.data_dir) / "operator.token").string());
+  auto sweeper =
+      std::make_unique<StudySweeper>(**repository, options.quiet_period, options.sweep_interval);
+  auto harmonization_workers =
+      std::make_unique<HarmonizationWorkers>(**repository, *blobs, options);
 
   int signal = 0;
   sigwait(&signals, &signal);
@@ -169,6 +280,8 @@ int Serve(const ServerOptions& options) {
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   server->Wait();
+  sweeper.reset();
+  harmonization_workers.reset();
   return 0;
 }
 
@@ -203,6 +316,29 @@ int main(int argc, char** argv) {
                  "Worker threads (default: four per core, at least 16)");
   app.add_option("--max-file-mb", options.max_file_mb, "Largest accepted file in MiB")
       ->capture_default_str();
+  app.add_option("--role", options.role,
+                 "server (gRPC, ingest, sweeper and workers) or worker (harmonization workers "
+                 "only; needs --database-url)")
+      ->check(CLI::IsMember({"server", "worker"}))
+      ->capture_default_str();
+  app.add_option("--harmonization-workers", options.harmonization_workers,
+                 "Harmonization worker threads (0: none in this process)")
+      ->capture_default_str();
+  auto duration = [](std::chrono::milliseconds& out) {
+    return [&out](const std::string& text) {
+      auto parsed = tributary::services::ParseDuration(text);
+      if (!parsed) throw CLI::ValidationError("a duration such as 90s, 10m or 1h: " + text);
+      out = *parsed;
+    };
+  };
+  app.add_option_function<std::string>(
+      "--quiet-period", duration(options.quiet_period),
+      "Complete studies that received nothing for this long (default 10m)");
+  app.add_option_function<std::string>("--sweep-interval", duration(options.sweep_interval),
+                                       "How often the quiet-period sweeper runs (default 1m)");
+  app.add_option_function<std::string>(
+      "--job-lease", duration(options.job_lease),
+      "Harmonization job lease, renewed every third of it (default 2m)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
