@@ -1,10 +1,12 @@
 // `tributary-client`: the commands that talk to tributary-server (remote_commands.h). Usually
-// reached as `tributary upload|centres|studies ...`.
+// reached as `tributary upload|centres|studies|jobs|series|reprocess ...` and `tributary recipes
+// add|assign`, `tributary models add` (or any `recipes`/`models` command given --server).
 
 #include <CLI/CLI.hpp>
 #include <string>
 
 #include "cli/admin_commands.h"
+#include "cli/harmonization_commands.h"
 #include "cli/run_app.h"
 #include "cli/upload_command.h"
 #include "common/version.h"
@@ -19,5 +21,6 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   tributary::cli::AddUploadCommand(app, exit_code);
   tributary::cli::AddAdminCommands(app, exit_code);
+  tributary::cli::AddHarmonizationCommands(app, exit_code);
   return tributary::cli::RunApp(app, argc, argv, exit_code);
 }

@@ -19,6 +19,9 @@ inline constexpr RemoteCommand kRemoteCommands[] = {
      "Upload DICOM files or folders to tributary-server (resumable; de-identified by the server)"},
     {"centres", "Centres that upload (operator token)"},
     {"studies", "Stored studies (operator: all centres; a centre: its own)"},
+    {"jobs", "The harmonization queue: list, retry, wait (operator token)"},
+    {"series", "Stored series and their harmonized derivations; download them (operator token)"},
+    {"reprocess", "Queue harmonization with a recipe for a series, study or centre (operator)"},
 };
 
 // Commands that run offline in `tributary` but have subcommands that talk to the server: those
