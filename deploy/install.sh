@@ -23,8 +23,9 @@ packages=(
   libinsighttoolkit5-dev libopenjp2-7-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev dcmtk python3-pydicom python3-numpy
-  # conformance read-back and the convert benchmark's peer tool; Pillow reads the QC pictures back
-  python3-nibabel dcm2niix python3-pil
+  # conformance read-back (nibabel, scipy) and the convert benchmark's peer tool; Pillow reads the QC
+  # pictures back
+  python3-nibabel python3-scipy dcm2niix python3-pil
   # the ingest benchmark's peer (bench/ingest_bench.py starts its own throwaway instance)
   orthanc
   # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
