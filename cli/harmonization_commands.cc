@@ -563,7 +563,6 @@ void AddReprocessCommand(CLI::App& app, int& exit_code) {
   auto* centre_option = reprocess->add_option("--centre", *centre, "Every series of a centre");
   series_option->excludes(study_option)->excludes(centre_option);
   study_option->excludes(centre_option);
-  reprocess->require_option(2, 3);
   AddClientOptions(*reprocess, *options);
   reprocess->callback([=, &exit_code] {
     if (*series == 0 && *study == 0 && centre->empty()) {

@@ -127,8 +127,9 @@ std::string ServerProcess::Cli(const std::string& args) const {
   std::string command = TRIBUTARY_CLI;
   std::size_t space = args.find(' ');
   std::string sub = args.substr(0, space);
-  // `centres add`, `studies list`: the options follow the second word.
-  if (sub == "centres" || sub == "studies") {
+  // `centres add`, `studies list`, `jobs wait`: the options follow the second word.
+  if (sub == "centres" || sub == "studies" || sub == "jobs" || sub == "series" ||
+      sub == "recipes" || sub == "models") {
     std::size_t second = args.find(' ', space + 1);
     return command + " " + args.substr(0, second) + " --server " + address() +
            (second == std::string::npos ? "" : args.substr(second));
