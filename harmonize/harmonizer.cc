@@ -165,6 +165,7 @@ absl::Status Record(const std::string& role, const fs::path& path, Derivation& d
 
 Harmonizer::Harmonizer(Recipe recipe, std::optional<normalize::NyulModel> model)
     : recipe_(std::move(recipe)),
+      recipe_json_(normalize::CanonicalJson(recipe_)),
       recipe_sha256_(normalize::RecipeSha256(recipe_)),
       model_(std::move(model)) {}
 
@@ -211,7 +212,7 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
       TRIB_RETURN_IF_ERROR(CheckModality(recipe_, input));
       Derivation d;
       d.recipe_sha256 = recipe_sha256_;
-      d.recipe_json = normalize::CanonicalJson(recipe_);
+      d.recipe_json = recipe_json_;
       if (model_) d.model_sha256 = normalize::NyulModelDigest(*model_);
       d.inputs = inputs;
       d.software = {{"tributary", kVersion},

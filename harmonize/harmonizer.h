@@ -28,7 +28,7 @@ struct OutputFile {
 struct Derivation {
   std::string stem;  // output file names: <stem>.nii.gz, <stem>.json, <stem>_qc.png, ...
   std::string recipe_sha256;
-  std::string recipe_json;          // canonical
+  std::string recipe_json;          // canonical, as given (its SHA-256 is recipe_sha256)
   std::string model_sha256;         // empty without a model
   std::vector<std::string> inputs;  // what the caller named the instances by (digests)
   std::vector<OutputFile> outputs;
@@ -75,7 +75,8 @@ class Harmonizer {
  private:
   Harmonizer(normalize::Recipe recipe, std::optional<normalize::NyulModel> model);
 
-  normalize::Recipe recipe_;
+  normalize::Recipe recipe_;  // as applied: a model's method replaces the intensity step
+  std::string recipe_json_;   // the recipe as given, canonical
   std::string recipe_sha256_;
   std::optional<normalize::NyulModel> model_;
 };
