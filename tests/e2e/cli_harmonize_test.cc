@@ -225,6 +225,12 @@ TEST_F(CliHarmonize, NyulModelTrainsOnTwoSeriesAndIsUsedByHarmonize) {
   nlohmann::json sidecar = nlohmann::json::parse(testing::ReadFile(sidecar_path));
   EXPECT_EQ(sidecar["TributaryHarmonization"]["ModelSHA256"], digest);
   EXPECT_EQ(sidecar["TributaryReconstruction"]["IntensityMethod"], "nyul");
+  // The recipe is recorded as given (mr-default, z-score), the one its SHA-256 names.
+  const nlohmann::json& recipe = sidecar["TributaryHarmonization"]["Recipe"];
+  EXPECT_EQ(recipe["intensity"]["method"], "zscore");
+  EXPECT_EQ(sidecar["TributaryHarmonization"]["RecipeSHA256"],
+            ToHex(Sha256(recipe.dump(-1, ' ', false))))
+      << "the hash of the recorded canonical recipe";
 }
 
 }  // namespace
