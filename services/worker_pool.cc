@@ -1,5 +1,10 @@
 #include "services/worker_pool.h"
 
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <typeinfo>
+
 namespace tributary::services {
 
 WorkerPool::WorkerPool(unsigned threads) {
@@ -33,7 +38,18 @@ void WorkerPool::Loop() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
-    task();
+    // A task that throws must not end the server (std::terminate) nor this thread. The message
+    // is not logged: exception texts (a database error quoting a value) may carry PHI.
+    try {
+      task();
+    } catch (const std::exception& error) {
+      ++failed_tasks_;
+      spdlog::error("a worker task ended with an exception ({}); it was dropped",
+                    typeid(error).name());
+    } catch (...) {
+      ++failed_tasks_;
+      spdlog::error("a worker task ended with an unknown exception; it was dropped");
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -19,6 +20,8 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void Submit(std::function<void()> task);
+  // Tasks that ended with an exception (logged and dropped; the pool goes on).
+  std::size_t failed_tasks() const { return failed_tasks_; }
 
  private:
   void Loop();
@@ -26,6 +29,7 @@ class WorkerPool {
   std::condition_variable ready_;
   std::deque<std::function<void()>> tasks_;
   bool stopping_ = false;
+  std::atomic<std::size_t> failed_tasks_{0};
   std::vector<std::thread> threads_;
 };
 
