@@ -3,8 +3,44 @@
 #include <algorithm>
 
 namespace tributary::cli {
+namespace {
 
 namespace fs = std::filesystem;
+
+// Every regular file under `folder`, walked one folder at a time so that a folder that cannot be
+// read is reported (and the walk goes on with its siblings) rather than ending the walk silently.
+void Walk(const fs::path& folder, const std::function<bool(const fs::path&)>& is_excluded,
+          std::vector<fs::path>& found, std::vector<MissingInput>& problems) {
+  std::error_code error;
+  fs::directory_iterator it(folder, error);
+  if (error) {
+    problems.push_back({folder.string(), "cannot read the folder: " + error.message()});
+    return;
+  }
+  std::vector<fs::path> folders;
+  for (; it != fs::directory_iterator(); it.increment(error)) {
+    if (error) break;
+    std::error_code type_error;
+    fs::file_status status = it->status(type_error);
+    if (type_error) {
+      problems.push_back({it->path().string(), "cannot read: " + type_error.message()});
+      continue;
+    }
+    if (fs::is_directory(status)) {
+      if (!is_excluded(it->path())) folders.push_back(it->path());
+    } else if (fs::is_regular_file(status)) {
+      found.push_back(it->path());
+    }
+  }
+  if (error) {
+    problems.push_back(
+        {folder.string(), "the folder could not be read to its end: " + error.message()});
+  }
+  std::sort(folders.begin(), folders.end());
+  for (const fs::path& sub : folders) Walk(sub, is_excluded, found, problems);
+}
+
+}  // namespace
 
 std::vector<fs::path> ListInputFiles(const std::vector<std::string>& inputs,
                                      const fs::path& exclude, std::vector<MissingInput>& missing) {
@@ -19,16 +55,7 @@ std::vector<fs::path> ListInputFiles(const std::vector<std::string>& inputs,
     std::error_code error;
     if (fs::is_directory(input, error)) {
       std::vector<fs::path> found;
-      for (auto it = fs::recursive_directory_iterator(
-               input, fs::directory_options::skip_permission_denied, error);
-           it != fs::recursive_directory_iterator(); it.increment(error)) {
-        if (error) break;
-        if (it->is_directory() && is_excluded(it->path())) {
-          it.disable_recursion_pending();
-          continue;
-        }
-        if (it->is_regular_file()) found.push_back(it->path());
-      }
+      Walk(input, is_excluded, found, missing);
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
     } else if (fs::is_regular_file(input, error)) {

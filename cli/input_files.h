@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,9 @@ struct MissingInput {
 };
 
 // Files named on the command line, folders expanded recursively in sorted order (so runs are
-// reproducible). Anything under `exclude` (an output folder inside an input) is left out; inputs
-// that do not exist are reported in `missing`.
+// reproducible). Anything under `exclude` (an output folder inside an input) is left out. Inputs
+// that do not exist, and folders that cannot be read (or only in part), are reported in `missing`
+// with the reason, so a run over a partial input set never looks complete.
 std::vector<std::filesystem::path> ListInputFiles(const std::vector<std::string>& inputs,
                                                   const std::filesystem::path& exclude,
                                                   std::vector<MissingInput>& missing);

@@ -210,6 +210,32 @@ TEST_F(CliConvert, AMissingInputMakesTheExitNonZero) {
   EXPECT_NE(run.out.find("1 series converted, 0 failed"), std::string::npos) << run.out;
 }
 
+// A folder the walk cannot read is reported and makes the run fail: a partial input set never
+// looks complete. Root reads any folder, so then the CLI runs as `nobody` (setpriv).
+TEST_F(CliConvert, AnUnreadableFolderIsReportedAndMakesTheExitNonZero) {
+  WriteSeries({Oblique4D().front()}, "readable");
+  WriteSeries({Oblique4D()[1]}, "locked");
+  std::string as_user;
+  if (::geteuid() == 0) {
+    if (Execute("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+    as_user = "setpriv --reuid=nobody --regid=nogroup --clear-groups ";
+    fs::permissions(dir_, fs::perms::all);  // nobody writes the output here
+    for (const fs::path& p : {dir_ / "in", dir_ / "in" / "readable"}) {
+      fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+    }
+    fs::permissions(dir_ / "in" / "readable" / "IM0",
+                    fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  }
+  fs::permissions(dir_ / "in" / "locked", fs::perms::none);
+  ProcessRun run = Execute(as_user + TRIBUTARY_CLI + " convert " + Quote(dir_ / "in") + " --out " +
+                           Quote(dir_ / "out"));
+  fs::permissions(dir_ / "in" / "locked", fs::perms::owner_all);
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  EXPECT_NE(run.out.find("cannot read the folder"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("1 series converted, 0 failed"), std::string::npos) << run.out;
+}
+
 TEST_F(CliConvert, NothingToConvertIsAnError) {
   std::ofstream(dir_ / "in" / "readme.txt") << "no images here";
   ProcessRun run = Execute(std::string(TRIBUTARY_CLI) + " convert " + Quote(dir_ / "in") +
