@@ -275,7 +275,7 @@ void AddDeidentifyCommand(CLI::App& app, int& exit_code) {
       "Key file from `tributary keygen` (default: $TRIBUTARY_DEID_KEY, 64 hex digits)");
   command
       ->add_option("--centre", options->centre,
-                   "Centre name; pseudonyms derive from (centre, PatientID)")
+                   "Centre name (as the server knows it); pseudonyms and UIDs derive from it")
       ->capture_default_str();
   command
       ->add_option("--profile", options->profile,

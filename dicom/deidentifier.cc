@@ -145,6 +145,15 @@ struct Engine {
   }
 };
 
+// A patient is a PatientID within the domain its IssuerOfPatientID names. Without an issuer the
+// key is "id:" + PatientID, as before issuers counted, so earlier pseudonyms stay valid.
+std::string PatientKey(const std::string& id, const std::string& issuer) {
+  std::string key = "id:" + id;
+  if (issuer.empty()) return key;
+  key.push_back('\0');
+  return key + "issuer:" + issuer;
+}
+
 // Per-instance state of one de-identification.
 struct Walk {
   const Engine& impl;
@@ -243,7 +252,8 @@ struct Walk {
           std::string value = StringValue(*element);
           if (!value.empty()) {
             PatientPseudonym nested =
-                DerivePatientPseudonym(impl.key.bytes(), centre, "id:" + value);
+                DerivePatientPseudonym(impl.key.bytes(), centre,
+                                       PatientKey(value, StringValue(item, DCM_IssuerOfPatientID)));
             element->putString(nested.id.c_str());
           }
           break;
@@ -373,7 +383,7 @@ struct Walk {
       std::string one =
           value.substr(start, end == std::string::npos ? std::string::npos : end - start);
       if (!out.empty() || start > 0) out.push_back('\\');
-      out += RemapUid(impl.key.bytes(), one);
+      out += RemapUid(impl.key.bytes(), centre, one);
       if (end == std::string::npos) break;
       start = end + 1;
     }
@@ -383,7 +393,7 @@ struct Walk {
 
 std::string PatientIdentity(DcmDataset& dataset) {
   std::string id = StringValue(dataset, DCM_PatientID);
-  if (!id.empty()) return "id:" + id;
+  if (!id.empty()) return PatientKey(id, StringValue(dataset, DCM_IssuerOfPatientID));
   std::string name = StringValue(dataset, DCM_PatientName);
   std::string birth = StringValue(dataset, DCM_PatientBirthDate);
   if (!name.empty() || !birth.empty()) return "name:" + name + "|" + birth;
@@ -613,6 +623,7 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   TRIB_RETURN_IF_ERROR(
       VerifySerialized(out.bytes, out.sop_instance_uid, PixelDataLength(dataset, xfer)));
   out.sop_class_uid = sop_class;
+  out.original_fingerprint = InstanceFingerprint(impl_->key.bytes(), sop_instance);
   out.study_instance_uid = StringValue(dataset, DCM_StudyInstanceUID);
   out.series_instance_uid = StringValue(dataset, DCM_SeriesInstanceUID);
   out.transfer_syntax_uid = DcmXfer(xfer).getXferID();

@@ -21,6 +21,9 @@ struct DeidentifiedInstance {
   std::string modality;
   std::string patient_pseudonym;
   int date_shift_days = 0;  // 0 when dates were not shifted
+  // InstanceFingerprint of the original SOP Instance UID: the same at every centre. Operators'
+  // eyes only: never in `bytes`, never shown to an uploader.
+  std::string original_fingerprint;
 };
 
 // What a byte string is, before any de-identification is attempted.

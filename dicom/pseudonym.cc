@@ -29,13 +29,17 @@ std::string Message(std::string_view domain, std::string_view centre, std::strin
 
 }  // namespace
 
-std::string RemapUid(std::string_view key, std::string_view uid) {
-  std::string message = "uid:";
-  message.append(uid);
-  Digest digest = HmacSha256(key, message);
+std::string RemapUid(std::string_view key, std::string_view centre, std::string_view uid) {
+  Digest digest = HmacSha256(key, Message("uid", centre, uid));
   unsigned __int128 value = 0;
   for (int i = 0; i < 16; ++i) value = (value << 8) | digest[i];
   return "2.25." + Decimal(value);
+}
+
+std::string InstanceFingerprint(std::string_view key, std::string_view sop_instance_uid) {
+  std::string message = "instance:";
+  message.append(sop_instance_uid);
+  return ToHex(HmacSha256(key, message));
 }
 
 PatientPseudonym DerivePatientPseudonym(std::string_view key, std::string_view centre,

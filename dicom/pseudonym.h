@@ -5,9 +5,15 @@
 
 namespace tributary::dicom {
 
-// 2.25.<decimal of the first 128 bits of HMAC-SHA-256(key, "uid:" + uid)>: the same UID always
-// maps to the same new UID under one key, so references between instances stay intact.
-std::string RemapUid(std::string_view key, std::string_view uid);
+// 2.25.<decimal of the first 128 bits of HMAC-SHA-256(key, "uid", centre, uid)>: the same UID from
+// one centre always maps to the same new UID under one key, so references between its instances
+// stay intact; the same UID sent by two centres maps to two unrelated UIDs.
+std::string RemapUid(std::string_view key, std::string_view centre, std::string_view uid);
+
+// Hex of HMAC-SHA-256(key, "instance:" + original SOP Instance UID), without the centre: equal
+// when two centres send the same original instance. For operators only; never written into an
+// instance and never shown to uploaders.
+std::string InstanceFingerprint(std::string_view key, std::string_view sop_instance_uid);
 
 struct PatientPseudonym {
   std::string id;       // replaces PatientID and PatientName

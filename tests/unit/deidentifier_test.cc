@@ -254,7 +254,7 @@ TEST(Deidentifier, UidReferencesStayConsistentAcrossInstances) {
   EXPECT_EQ(a->study_instance_uid, b->study_instance_uid);
   EXPECT_EQ(a->series_instance_uid, b->series_instance_uid);
   EXPECT_NE(a->sop_instance_uid, b->sop_instance_uid);
-  EXPECT_EQ(a->sop_instance_uid, RemapUid(TestKey().bytes(), first_spec.sop_uid));
+  EXPECT_EQ(a->sop_instance_uid, RemapUid(TestKey().bytes(), "centre-a", first_spec.sop_uid));
   EXPECT_EQ(a->sop_instance_uid.rfind("2.25.", 0), 0u);
 
   auto parsed_a = Decode(a->bytes);
@@ -271,6 +271,80 @@ TEST(Deidentifier, UidReferencesStayConsistentAcrossInstances) {
   EXPECT_EQ(GetString(*out_reference, DCM_ReferencedSOPInstanceUID), a->sop_instance_uid);
   EXPECT_EQ(GetString(*out_reference, DCM_ReferencedSOPClassUID), UID_CTImageStorage);
   EXPECT_EQ(GetString(*parsed_b->getDataset(), DCM_SOPClassUID), UID_CTImageStorage);
+}
+
+TEST(Deidentifier, TwoCentresGetDisjointUidsForTheSameOriginal) {
+  Deidentifier deidentifier = Make();
+  testing::CtSliceSpec spec;
+  std::string input = Encode(*MakeCtSlice(spec));
+  auto a = deidentifier.Deidentify(input, "centre-a");
+  auto again = deidentifier.Deidentify(input, "centre-a");
+  auto b = deidentifier.Deidentify(input, "centre-b");
+  ASSERT_TRUE(a.ok() && again.ok() && b.ok());
+  EXPECT_EQ(a->sop_instance_uid, again->sop_instance_uid);
+  EXPECT_NE(a->study_instance_uid, b->study_instance_uid);
+  EXPECT_NE(a->series_instance_uid, b->series_instance_uid);
+  EXPECT_NE(a->sop_instance_uid, b->sop_instance_uid);
+  EXPECT_NE(a->patient_pseudonym, b->patient_pseudonym);
+  auto parsed_a = Decode(a->bytes);
+  auto parsed_b = Decode(b->bytes);
+  ASSERT_TRUE(parsed_a && parsed_b);
+  std::string frame_a = GetString(*parsed_a->getDataset(), DCM_FrameOfReferenceUID);
+  std::string frame_b = GetString(*parsed_b->getDataset(), DCM_FrameOfReferenceUID);
+  EXPECT_EQ(frame_a.rfind("2.25.", 0), 0u);
+  EXPECT_NE(frame_a, frame_b);
+  // Nothing in one centre's output is a UID of the other's.
+  for (const std::string& uid :
+       {b->study_instance_uid, b->series_instance_uid, b->sop_instance_uid, frame_b}) {
+    EXPECT_EQ(a->bytes.find(uid), std::string::npos) << uid;
+  }
+}
+
+TEST(Deidentifier, CrossCentreFingerprintIsTheSameAtEveryCentreAndNotInTheOutput) {
+  Deidentifier deidentifier = Make();
+  testing::CtSliceSpec spec;
+  testing::CtSliceSpec other;
+  other.sop_uid = "1.2.826.0.1.3680043.2.1125.1.34";
+  auto a = deidentifier.Deidentify(Encode(*MakeCtSlice(spec)), "centre-a");
+  auto b = deidentifier.Deidentify(Encode(*MakeCtSlice(spec)), "centre-b");
+  auto c = deidentifier.Deidentify(Encode(*MakeCtSlice(other)), "centre-a");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->original_fingerprint.size(), 64u);
+  EXPECT_EQ(a->original_fingerprint, b->original_fingerprint);
+  EXPECT_NE(a->original_fingerprint, c->original_fingerprint);
+  EXPECT_EQ(a->original_fingerprint, InstanceFingerprint(TestKey().bytes(), spec.sop_uid));
+  EXPECT_EQ(a->bytes.find(a->original_fingerprint), std::string::npos);
+}
+
+TEST(Deidentifier, IssuerOfPatientIdIsPartOfThePatientKey) {
+  Deidentifier deidentifier = Make();
+  auto with_issuer = [&](const char* issuer, const char* sop) {
+    testing::CtSliceSpec spec;
+    spec.sop_uid = sop;
+    auto file = MakeCtSlice(spec);
+    if (issuer != nullptr) file->getDataset()->putAndInsertString(DCM_IssuerOfPatientID, issuer);
+    return deidentifier.Deidentify(Encode(*file), "centre-a");
+  };
+  auto hospital = with_issuer("HOSPITAL-NORTH", "1.2.826.0.1.3680043.2.1125.1.41");
+  auto hospital_again = with_issuer("HOSPITAL-NORTH", "1.2.826.0.1.3680043.2.1125.1.42");
+  auto clinic = with_issuer("CLINIC-SOUTH", "1.2.826.0.1.3680043.2.1125.1.43");
+  auto none = with_issuer(nullptr, "1.2.826.0.1.3680043.2.1125.1.44");
+  ASSERT_TRUE(hospital.ok() && hospital_again.ok() && clinic.ok() && none.ok());
+  EXPECT_EQ(hospital->patient_pseudonym, hospital_again->patient_pseudonym);
+  EXPECT_EQ(hospital->date_shift_days, hospital_again->date_shift_days);
+  EXPECT_NE(hospital->patient_pseudonym, clinic->patient_pseudonym);
+  EXPECT_NE(hospital->patient_pseudonym, none->patient_pseudonym);
+  // The date shift follows the same key: that of each patient.
+  EXPECT_EQ(clinic->date_shift_days,
+            DerivePatientPseudonym(TestKey().bytes(), "centre-a",
+                                   std::string("id:PID-12345") + '\0' + "issuer:CLINIC-SOUTH")
+                .date_shift_days);
+  // Without an issuer the key is what it always was: earlier pseudonyms stay valid.
+  EXPECT_EQ(none->patient_pseudonym,
+            DerivePatientPseudonym(TestKey().bytes(), "centre-a", "id:PID-12345").id);
+  auto parsed = Decode(hospital->bytes);
+  ASSERT_TRUE(parsed);
+  EXPECT_FALSE(parsed->getDataset()->tagExists(DCM_IssuerOfPatientID));
 }
 
 TEST(Deidentifier, PatientPseudonymAndDateShiftFollowThePatientNotTheFile) {

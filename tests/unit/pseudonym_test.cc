@@ -10,10 +10,10 @@ namespace {
 const std::string kKey(32, '\x42');
 
 TEST(RemapUid, IsDeterministicValidAndKeyed) {
-  std::string a = RemapUid(kKey, "1.2.3.4");
-  EXPECT_EQ(a, RemapUid(kKey, "1.2.3.4"));
-  EXPECT_NE(a, RemapUid(kKey, "1.2.3.5"));
-  EXPECT_NE(a, RemapUid(std::string(32, '\x43'), "1.2.3.4"));
+  std::string a = RemapUid(kKey, "c", "1.2.3.4");
+  EXPECT_EQ(a, RemapUid(kKey, "c", "1.2.3.4"));
+  EXPECT_NE(a, RemapUid(kKey, "c", "1.2.3.5"));
+  EXPECT_NE(a, RemapUid(std::string(32, '\x43'), "c", "1.2.3.4"));
   ASSERT_EQ(a.rfind("2.25.", 0), 0u);
   EXPECT_LE(a.size(), 64u);
   std::string digits = a.substr(5);
@@ -21,6 +21,22 @@ TEST(RemapUid, IsDeterministicValidAndKeyed) {
   for (char c : digits) EXPECT_TRUE(c >= '0' && c <= '9');
   // 128 bits: at most 39 decimal digits.
   EXPECT_LE(digits.size(), 39u);
+}
+
+TEST(RemapUid, IsKeyedByCentreWithUnambiguousFields) {
+  std::string a = RemapUid(kKey, "centre-a", "1.2.3.4");
+  EXPECT_EQ(a, RemapUid(kKey, "centre-a", "1.2.3.4"));
+  EXPECT_NE(a, RemapUid(kKey, "centre-b", "1.2.3.4"));
+  EXPECT_NE(RemapUid(kKey, "c1", "2.3"), RemapUid(kKey, "c", "12.3"));
+}
+
+TEST(InstanceFingerprint, IgnoresTheCentreAndDiffersFromTheRemappedUid) {
+  std::string f = InstanceFingerprint(kKey, "1.2.3.4");
+  EXPECT_EQ(f, InstanceFingerprint(kKey, "1.2.3.4"));
+  EXPECT_NE(f, InstanceFingerprint(kKey, "1.2.3.5"));
+  EXPECT_NE(f, InstanceFingerprint(std::string(32, '\x43'), "1.2.3.4"));
+  EXPECT_EQ(f.size(), 64u);
+  EXPECT_EQ(RemapUid(kKey, "c", "1.2.3.4").find(f.substr(0, 8)), std::string::npos);
 }
 
 TEST(PatientPseudonym, StableWithinCentreDistinctAcrossCentres) {
