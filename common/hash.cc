@@ -3,9 +3,19 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <stdexcept>
+#include <new>
 
 namespace tributary {
+namespace {
+
+// OpenSSL's digest calls fail only when it cannot allocate (or its provider is broken): never go
+// on with a wrong digest (it addresses stored blobs and keys pseudonyms), fail as an allocation
+// would.
+void Check(int result) {
+  if (result != 1) throw std::bad_alloc();
+}
+
+}  // namespace
 
 Digest Sha256(std::string_view data) {
   Sha256Hasher hasher;
@@ -16,8 +26,12 @@ Digest Sha256(std::string_view data) {
 Digest HmacSha256(std::string_view key, std::string_view data) {
   Digest out{};
   unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &length);
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(),
+           &length) == nullptr ||
+      length != out.size()) {
+    throw std::bad_alloc();  // as Check does
+  }
   return out;
 }
 
@@ -52,14 +66,15 @@ Sha256Hasher::Sha256Hasher() : state_(std::make_unique<State>()) {
 Sha256Hasher::~Sha256Hasher() = default;
 
 void Sha256Hasher::Update(std::string_view data) {
-  EVP_DigestUpdate(state_->context, data.data(), data.size());
+  Check(EVP_DigestUpdate(state_->context, data.data(), data.size()));
 }
 
 Digest Sha256Hasher::Finish() {
   Digest out{};
   unsigned int length = 0;
-  EVP_DigestFinal_ex(state_->context, out.data(), &length);
-  EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr);
+  Check(EVP_DigestFinal_ex(state_->context, out.data(), &length));
+  if (length != out.size()) throw std::bad_alloc();
+  Check(EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr));
   return out;
 }
 

@@ -86,6 +86,10 @@ absl::StatusOr<BlobStore> BlobStore::Open(const std::string& root) {
   if (error)
     return absl::PermissionDeniedError("cannot create blob store " + root + ": " + error.message());
   fs::create_directories(fs::path(root) / "sha256", error);
+  if (error) {
+    return absl::PermissionDeniedError("cannot create blob store " + root +
+                                       "/sha256: " + error.message());
+  }
   // Leftovers of writes interrupted by a crash are never referenced: clear them.
   for (const auto& entry : fs::directory_iterator(fs::path(root) / "tmp", error))
     fs::remove(entry.path(), error);
