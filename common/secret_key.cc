@@ -1,15 +1,9 @@
 #include "common/secret_key.h"
 
-#include <fcntl.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <cctype>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/hash.h"
 #include "common/private_file.h"
@@ -33,6 +27,8 @@ std::string_view Trim(std::string_view text) {
 }
 
 }  // namespace
+
+SecretKey::~SecretKey() { WipeSecret(bytes_); }
 
 SecretKey SecretKey::Generate() {
   std::string bytes(kBytes, '\0');
@@ -60,19 +56,10 @@ absl::StatusOr<SecretKey> SecretKey::FromHex(std::string_view hex) {
 }
 
 absl::StatusOr<SecretKey> SecretKey::FromFile(const std::string& path) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
-    return absl::NotFoundError("cannot read key file " + path + ": " + std::strerror(errno));
-  }
-  if ((info.st_mode & 077) != 0) {
-    return absl::PermissionDeniedError("key file " + path +
-                                       " is accessible by group or others; run: chmod 600 " + path);
-  }
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot open key file " + path);
-  std::stringstream content;
-  content << in.rdbuf();
-  auto key = FromHex(content.str());
+  auto content = ReadPrivateFile(path, "key file", 256);
+  if (!content.ok()) return content.status();
+  auto key = FromHex(*content);
+  WipeSecret(*content);
   if (!key.ok())
     return absl::InvalidArgumentError("key file " + path + ": " +
                                       std::string(key.status().message()));
@@ -93,7 +80,14 @@ absl::StatusOr<SecretKey> SecretKey::FromEnvironment(const char* variable) {
 }
 
 absl::Status SecretKey::WriteNewFile(const std::string& path) const {
-  return WriteNewPrivateFile(path, ToHex(bytes_) + "\n");
+  std::string hex = ToHex(bytes_) + "\n";
+  absl::Status written = WriteNewPrivateFile(path, hex);
+  WipeSecret(hex);
+  return written;
+}
+
+std::string SecretKey::Fingerprint() const {
+  return ToHex(HmacSha256(bytes_, "tributary key fingerprint v1"));
 }
 
 }  // namespace tributary
