@@ -127,14 +127,15 @@ std::string ServerProcess::Cli(const std::string& args) const {
   std::string command = TRIBUTARY_CLI;
   std::size_t space = args.find(' ');
   std::string sub = args.substr(0, space);
+  std::string client_options = client_options_.empty() ? "" : " " + client_options_;
   // `centres add`, `studies list`, `jobs wait`: the options follow the second word.
   if (sub == "centres" || sub == "studies" || sub == "jobs" || sub == "series" ||
       sub == "recipes" || sub == "models") {
     std::size_t second = args.find(' ', space + 1);
-    return command + " " + args.substr(0, second) + " --server " + address() +
+    return command + " " + args.substr(0, second) + " --server " + address() + client_options +
            (second == std::string::npos ? "" : args.substr(second));
   }
-  return command + " " + sub + " --server " + address() +
+  return command + " " + sub + " --server " + address() + client_options +
          (space == std::string::npos ? "" : args.substr(space));
 }
 

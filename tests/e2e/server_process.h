@@ -39,12 +39,15 @@ class ServerProcess {
   }
   // Adds a centre through the CLI; returns its upload token.
   std::string AddCentre(const std::string& name) const;
-  // The CLI with --server filled in.
+  // The CLI with --server (and the options set below) filled in.
   std::string Cli(const std::string& args) const;
+  // Options the CLI is given on every call, e.g. "--tls-ca FILE" for a TLS server.
+  void set_client_options(std::string options) { client_options_ = std::move(options); }
 
  private:
   std::filesystem::path data_dir_;
   std::vector<std::string> extra_args_;
+  std::string client_options_;
   int port_;
   pid_t pid_ = -1;
 };
