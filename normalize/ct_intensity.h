@@ -28,5 +28,8 @@ std::vector<std::uint8_t> CtPaddingMask(const common::Volume& volume);
 // PaddingValueHU). Refuses a volume whose Modality is not CT, and min_hu > max_hu.
 absl::StatusOr<common::Volume> NormalizeCt(const common::Volume& volume,
                                            const CtIntensityOptions& options = {});
+// The same, clipping a float32 volume in place (other pixel types are copied into a new buffer).
+absl::StatusOr<common::Volume> NormalizeCt(common::Volume&& volume,
+                                           const CtIntensityOptions& options = {});
 
 }  // namespace tributary::normalize

@@ -4,7 +4,9 @@
 #include <itkImageFileReader.h>
 #include <itkImageFileWriter.h>
 #include <itkNiftiImageIO.h>
+#include <nifti1_io.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -104,6 +106,24 @@ absl::Status WriteNifti(const common::Volume& volume, const std::string& path) {
   std::error_code ignored;
   std::filesystem::remove(uncompressed, ignored);
   return status;
+}
+
+absl::StatusOr<std::array<std::size_t, 4>> ReadNiftiBack(const std::string& path) {
+  // niftilib, which ITK's NIfTI reader reads through, holds the voxels once; ITK's reader holds
+  // them twice (niftilib's buffer, then the image's).
+  nifti_image* image = nifti_image_read(path.c_str(), /*read_data=*/1);
+  if (image == nullptr || image->data == nullptr) {
+    if (image != nullptr) nifti_image_free(image);
+    return absl::InvalidArgumentError("cannot read " + path + " back");
+  }
+  std::array<std::size_t, 4> size = {1, 1, 1, 1};
+  for (int d = 0; d < 4; ++d) {
+    if (d < image->dim[0]) size[d] = static_cast<std::size_t>(std::max(image->dim[d + 1], 1));
+  }
+  const bool higher = image->dim[0] > 4 && image->dim[5] > 1;
+  nifti_image_free(image);
+  if (higher) return absl::InvalidArgumentError(path + " has more than 4 dimensions");
+  return size;
 }
 
 absl::StatusOr<common::Volume> ReadNifti(const std::string& path) {

@@ -66,6 +66,21 @@ typename Image<T>::Pointer TimePoint(const common::Volume& volume, std::size_t t
   return image;
 }
 
+// Time point `t` of a volume of T voxels as an ITK image over the volume's own buffer (no copy):
+// what is done to the image is done to the volume.
+template <typename T>
+typename Image<T>::Pointer BorrowedTimePoint(common::Volume& volume, std::size_t t) {
+  auto image = Image<T>::New();
+  typename Image<T>::SizeType size;
+  for (unsigned d = 0; d < 3; ++d) size[d] = volume.size[d];
+  image->SetRegions(typename Image<T>::RegionType(size));
+  SetGeometry(Grid::Of(volume), image.GetPointer());
+  const std::size_t count = volume.size[0] * volume.size[1] * volume.size[2];
+  T* buffer = reinterpret_cast<T*>(volume.voxels.data()) + t * count;
+  image->GetPixelContainer()->SetImportPointer(buffer, count, false);
+  return image;
+}
+
 template <typename T>
 T Clamped(double value) {
   if constexpr (std::is_integral_v<T>) {
@@ -84,6 +99,10 @@ typename Image<T>::Pointer Smoothed(typename Image<T>::Pointer image,
     if (sigmas[axis] <= 0 || image->GetLargestPossibleRegion().GetSize()[axis] < 4) continue;
     auto filter = itk::RecursiveGaussianImageFilter<Image<T>, Image<T>>::New();
     filter->SetInput(image);
+    // Each line is read whole before it is written, so in place gives the same voxels and saves
+    // a copy of the image per axis. The image is always the resampling's own (a copy or an owned
+    // buffer).
+    filter->InPlaceOn();
     filter->SetDirection(axis);
     filter->SetSigma(sigmas[axis]);
     filter->SetOrder(itk::GaussianOrderEnum::ZeroOrder);
@@ -95,16 +114,29 @@ typename Image<T>::Pointer Smoothed(typename Image<T>::Pointer image,
   return image;
 }
 
+// `owned` is `volume` when the caller gave it up: its buffer is then smoothed in place instead of
+// copied.
 template <typename T>
-absl::StatusOr<common::Volume> ResampleAs(const common::Volume& volume, const Grid& grid,
-                                          Interpolator interpolator, double background,
-                                          const std::array<double, 3>& sigmas,
+absl::StatusOr<common::Volume> ResampleAs(const common::Volume& volume, common::Volume* owned,
+                                          const Grid& grid, Interpolator interpolator,
+                                          double background, const std::array<double, 3>& sigmas,
                                           common::PixelType pixel_type) {
   common::Volume out = grid.Shape(volume, pixel_type);
-  const std::size_t count = grid.size[0] * grid.size[1] * grid.size[2];
+  const std::size_t plane = grid.size[0] * grid.size[1];
+  const std::size_t count = plane * grid.size[2];
+  // The output is made a slab of slices at a time, straight into `out`, rather than as a whole
+  // ITK image copied afterwards. Each output line depends only on its own start, so the voxels
+  // are the same. A B-spline interpolator computes its coefficients at every update: one slab.
+  const std::size_t slab_slices =
+      interpolator == Interpolator::kBSpline
+          ? grid.size[2]
+          : std::clamp<std::size_t>((std::size_t{1} << 18) / std::max<std::size_t>(plane, 1), 1,
+                                    grid.size[2]);
+  const bool borrow = owned != nullptr && owned->pixel_type == PixelTypeOf<T>();
   try {
     for (std::size_t t = 0; t < volume.size[3]; ++t) {
-      typename Image<T>::Pointer input = Smoothed<T>(TimePoint<T>(volume, t), sigmas);
+      typename Image<T>::Pointer input = Smoothed<T>(
+          borrow ? BorrowedTimePoint<T>(*owned, t) : TimePoint<T>(volume, t), sigmas);
       auto filter = itk::ResampleImageFilter<Image<T>, Image<T>, double>::New();
       filter->SetInput(input);
       switch (interpolator) {
@@ -130,9 +162,17 @@ absl::StatusOr<common::Volume> ResampleAs(const common::Volume& volume, const Gr
       filter->SetReferenceImage(reference);
       filter->UseReferenceImageOn();
       filter->SetDefaultPixelValue(Clamped<T>(background));
-      filter->Update();
-      std::memcpy(out.voxels.data() + t * count * sizeof(T),
-                  filter->GetOutput()->GetBufferPointer(), count * sizeof(T));
+      Image<T>* output = filter->GetOutput();
+      for (std::size_t k = 0; k < grid.size[2]; k += slab_slices) {
+        const std::size_t slices = std::min(slab_slices, grid.size[2] - k);
+        typename Image<T>::RegionType region;
+        region.SetIndex({0, 0, static_cast<itk::IndexValueType>(k)});
+        region.SetSize({grid.size[0], grid.size[1], slices});
+        output->SetRequestedRegion(region);
+        output->Update();
+        std::memcpy(out.voxels.data() + (t * count + k * plane) * sizeof(T),
+                    output->GetBufferPointer(), slices * plane * sizeof(T));
+      }
     }
   } catch (const itk::ExceptionObject& error) {
     return absl::InternalError(std::string("resampling failed: ") + error.GetDescription());
@@ -142,9 +182,9 @@ absl::StatusOr<common::Volume> ResampleAs(const common::Volume& volume, const Gr
   return out;
 }
 
-absl::StatusOr<common::Volume> Resample(const common::Volume& volume, const Grid& grid,
-                                        Interpolator interpolator, double background,
-                                        const std::array<double, 3>& sigmas) {
+absl::StatusOr<common::Volume> Resample(const common::Volume& volume, common::Volume* owned,
+                                        const Grid& grid, Interpolator interpolator,
+                                        double background, const std::array<double, 3>& sigmas) {
   if (volume.VoxelCount() == 0 ||
       volume.voxels.size() != volume.VoxelCount() * common::PixelSize(volume.pixel_type)) {
     return absl::InvalidArgumentError("resampling: empty volume or buffer of the wrong size");
@@ -168,20 +208,20 @@ absl::StatusOr<common::Volume> Resample(const common::Volume& volume, const Grid
     return out;
   }
   if (!keep_type)
-    return ResampleAs<float>(volume, grid, interpolator, background, sigmas,
+    return ResampleAs<float>(volume, owned, grid, interpolator, background, sigmas,
                              common::PixelType::kFloat32);
   switch (volume.pixel_type) {
     case common::PixelType::kUint8:
-      return ResampleAs<std::uint8_t>(volume, grid, interpolator, background, sigmas,
+      return ResampleAs<std::uint8_t>(volume, owned, grid, interpolator, background, sigmas,
                                       volume.pixel_type);
     case common::PixelType::kInt16:
-      return ResampleAs<std::int16_t>(volume, grid, interpolator, background, sigmas,
+      return ResampleAs<std::int16_t>(volume, owned, grid, interpolator, background, sigmas,
                                       volume.pixel_type);
     case common::PixelType::kUint16:
-      return ResampleAs<std::uint16_t>(volume, grid, interpolator, background, sigmas,
+      return ResampleAs<std::uint16_t>(volume, owned, grid, interpolator, background, sigmas,
                                        volume.pixel_type);
     case common::PixelType::kInt32:
-      return ResampleAs<std::int32_t>(volume, grid, interpolator, background, sigmas,
+      return ResampleAs<std::int32_t>(volume, owned, grid, interpolator, background, sigmas,
                                       volume.pixel_type);
     case common::PixelType::kFloat32:
       break;
@@ -244,10 +284,13 @@ Grid CentredGrid(const common::Volume& volume, const std::array<double, 3>& spac
 
 absl::StatusOr<common::Volume> ResampleOnto(const common::Volume& volume, const Grid& grid,
                                             Interpolator interpolator, double background) {
-  return Resample(volume, grid, interpolator, background, {0, 0, 0});
+  return Resample(volume, nullptr, grid, interpolator, background, {0, 0, 0});
 }
 
+namespace {
+
 absl::StatusOr<common::Volume> ResampleToSpacing(const common::Volume& volume,
+                                                 common::Volume* owned,
                                                  const std::array<double, 3>& spacing,
                                                  Interpolator interpolator, bool anti_alias,
                                                  double background) {
@@ -260,12 +303,28 @@ absl::StatusOr<common::Volume> ResampleToSpacing(const common::Volume& volume,
   if (anti_alias && interpolator != Interpolator::kNearest) {
     sigmas = AntiAliasSigmas(volume.spacing, spacing);
   }
-  TRIB_ASSIGN_OR_RETURN(common::Volume out, Resample(volume, CentredGrid(volume, spacing),
+  TRIB_ASSIGN_OR_RETURN(common::Volume out, Resample(volume, owned, CentredGrid(volume, spacing),
                                                      interpolator, background, sigmas));
   out.reconstruction["Resampling"] = "spacing " + Triple(volume.spacing) + " -> " +
                                      Triple(spacing) + " mm, " + InterpolatorName(interpolator) +
                                      ", anti-alias sigma " + Triple(sigmas) + " mm";
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<common::Volume> ResampleToSpacing(const common::Volume& volume,
+                                                 const std::array<double, 3>& spacing,
+                                                 Interpolator interpolator, bool anti_alias,
+                                                 double background) {
+  return ResampleToSpacing(volume, nullptr, spacing, interpolator, anti_alias, background);
+}
+
+absl::StatusOr<common::Volume> ResampleToSpacing(common::Volume&& volume,
+                                                 const std::array<double, 3>& spacing,
+                                                 Interpolator interpolator, bool anti_alias,
+                                                 double background) {
+  return ResampleToSpacing(volume, &volume, spacing, interpolator, anti_alias, background);
 }
 
 }  // namespace tributary::normalize

@@ -34,5 +34,11 @@ absl::StatusOr<common::Volume> ResampleToSpacing(const common::Volume& volume,
                                                  const std::array<double, 3>& spacing,
                                                  Interpolator interpolator, bool anti_alias,
                                                  double background);
+// The same, smoothing the given volume's own buffer instead of a copy of it (same voxels, one
+// volume less in memory); `volume` is left unspecified.
+absl::StatusOr<common::Volume> ResampleToSpacing(common::Volume&& volume,
+                                                 const std::array<double, 3>& spacing,
+                                                 Interpolator interpolator, bool anti_alias,
+                                                 double background);
 
 }  // namespace tributary::normalize
