@@ -14,6 +14,8 @@ fi
 packages=(
   # toolchain
   build-essential cmake pkg-config git clang-format
+  # TLS certificates for the tests (tests/e2e/security_e2e_test.cc makes its own CAs) and operators
+  openssl
   # libraries the modules link
   libdcmtk-dev libssl-dev libabsl-dev libcli11-dev nlohmann-json3-dev
   # the service: gRPC API, PostgreSQL through libpqxx (and the server for the embedded cluster), logging
