@@ -27,6 +27,7 @@ struct Options {
   std::vector<std::string> inputs;
   std::string out;
   bool no_compress = false;
+  bool no_descriptions = false;
   bool json = false;
   bool quiet = false;
   unsigned jobs = 0;
@@ -104,6 +105,7 @@ int Run(const Options& options) {
       std::cerr << "\r\033[Kconverting series [" << s + 1 << "/" << uids.size() << "]"
                 << std::flush;
     dicom::SeriesVolumes series = reader.BuildSeries(uids[s]);
+    if (options.no_descriptions) DropDescriptions(series);
     SeriesOutcome outcome{series.series_instance_uid,
                           series.label,
                           series.instance_count,
@@ -184,6 +186,9 @@ void AddConvertCommand(CLI::App& app, int& exit_code) {
                    "Output folder: OUT/<protocol>_<series>[suffix].nii.gz + .json")
       ->required();
   command->add_flag("--no-compress", options->no_compress, "Write .nii instead of .nii.gz");
+  command->add_flag("--no-descriptions", options->no_descriptions,
+                    "Leave ProtocolName and SeriesDescription out of sidecars and name files "
+                    "series_<number>[suffix] (free text that can identify on identified input)");
   command->add_flag("--json", options->json, "Print a JSON report instead of text");
   command->add_flag("-q,--quiet", options->quiet,
                     "Print only the per-series outcomes and the summary");

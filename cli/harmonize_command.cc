@@ -26,6 +26,7 @@ struct HarmonizeOptions {
   std::string out;
   bool json = false;
   bool quiet = false;
+  bool no_descriptions = false;
   unsigned jobs = 0;
 };
 
@@ -95,9 +96,10 @@ int RunHarmonize(const HarmonizeOptions& options) {
                 << std::flush;
     }
     dicom::SeriesVolumes series = inputs.reader.BuildSeries(uids[s]);
+    if (options.no_descriptions) DropDescriptions(series);
     // Offline the instances are named by their series; the service names them by blob digest.
     harmonize::SeriesHarmonization result =
-        harmonizer->Harmonize(series, options.out, {series.series_instance_uid}, &stems);
+        harmonizer->Harmonize(std::move(series), options.out, {series.series_instance_uid}, &stems);
     if (progress) std::cerr << "\r\033[K" << std::flush;
     bool ok = result.status.ok() && !result.derivations.empty();
     (ok ? harmonized : failed)++;
@@ -226,6 +228,9 @@ void AddHarmonizeCommand(CLI::App& app, int& exit_code) {
   command->add_flag("--json", options->json, "Print a JSON report instead of text");
   command->add_flag("-q,--quiet", options->quiet,
                     "Print only the per-series outcomes and the summary");
+  command->add_flag("--no-descriptions", options->no_descriptions,
+                    "Leave ProtocolName and SeriesDescription out of sidecars and name files "
+                    "series_<number>[suffix]");
   command->add_option("-j,--jobs", options->jobs,
                       "Threads reading DICOM headers (default: one per core)");
   command->callback([options, &exit_code] { exit_code = RunHarmonize(*options); });

@@ -7,6 +7,15 @@
 
 namespace tributary::cli {
 
+void DropDescriptions(dicom::SeriesVolumes& series) {
+  series.label = "series_" + std::to_string(series.series_number);
+  for (common::Volume& volume : series.volumes) {
+    volume.protocol_name = "series";
+    volume.metadata.erase("ProtocolName");
+    volume.metadata.erase("SeriesDescription");
+  }
+}
+
 SeriesInputs ReadSeriesInputs(const std::vector<std::string>& inputs, const std::string& exclude,
                               unsigned threads, bool progress) {
   SeriesInputs out;

@@ -23,6 +23,10 @@ struct SeriesInputs {
   std::vector<SkippedFile> skipped;
   std::size_t missing_inputs = 0;
 };
+// --no-descriptions: ProtocolName and SeriesDescription (free text a scanner operator typed, which
+// can identify on identified input) left out of the sidecar, and files named series_<number>.
+void DropDescriptions(dicom::SeriesVolumes& series);
+
 SeriesInputs ReadSeriesInputs(const std::vector<std::string>& inputs, const std::string& exclude,
                               unsigned threads, bool progress);
 

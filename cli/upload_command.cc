@@ -197,7 +197,6 @@ void StreamLoop(const Options& options, Work& work, int index) {
       }
       v1::UploadRequest header;
       header.mutable_header()->set_file_id(file_id);
-      header.mutable_header()->set_name(file.path.filename().string());
       header.mutable_header()->set_size(file.size);
       header.mutable_header()->set_sha256(file.sha256);
       if (!stream->Write(header)) {
@@ -283,7 +282,7 @@ void ShowProgress(const Work& work, std::size_t total_files, std::uint64_t total
 
 int Run(Options options) {
   if (options.client.token.empty()) {
-    std::cerr << "tributary upload: no token: pass --token or set TRIBUTARY_TOKEN\n";
+    std::cerr << "tributary upload: no token: pass --token-file FILE or set TRIBUTARY_TOKEN\n";
     return 2;
   }
   if (options.request_id.empty())

@@ -119,8 +119,9 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal
     return outcome;
   };
   if (actual != declared_sha256) {
-    return reject(RejectReason::kDigestMismatch, "SHA-256 of the received bytes is " + actual +
-                                                     ", the header declared " + declared_sha256);
+    // No digest in the answer or the receipt: only keyed digests are kept (docs/SERVER.md).
+    return reject(RejectReason::kDigestMismatch,
+                  "the SHA-256 of the received bytes is not the one the header declared");
   }
 
   // Re-sent file: answered from the database without de-identifying again.
@@ -155,6 +156,7 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal
   record.blob_sha256 = blob.sha256;
   record.blob_size = static_cast<std::int64_t>(instance->bytes.size());
   record.original_digest = keyed;
+  record.original_fingerprint = instance->original_fingerprint;
   record.profile_edition = dicom::Deidentifier::MethodDescription();
   record.options = OptionsText(deidentifier_.policy());
   record.software_version = std::string("tributary ") + kVersion;

@@ -236,6 +236,33 @@ TEST_F(CliConvert, AnUnreadableFolderIsReportedAndMakesTheExitNonZero) {
   EXPECT_NE(run.out.find("1 series converted, 0 failed"), std::string::npos) << run.out;
 }
 
+// --no-descriptions: free text from the scanner (here with a name in it) reaches neither the file
+// names nor any output byte.
+TEST_F(CliConvert, NoDescriptionsKeepsFreeTextOutOfNamesAndSidecars) {
+  std::vector<SliceTruth> slices = Oblique4D();
+  for (SliceTruth& s : slices) s.protocol = "SMITH^JOHN follow-up";
+  WriteSeries(slices, "named");
+  ProcessRun run = Execute(std::string(TRIBUTARY_CLI) + " convert " + Quote(dir_ / "in") +
+                           " --out " + Quote(dir_ / "out") + " --no-descriptions");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(run.out.find("SMITH"), std::string::npos) << run.out;
+  std::size_t outputs = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out")) {
+    ++outputs;
+    EXPECT_EQ(entry.path().filename().string().rfind("series_2", 0), 0u) << entry.path();
+    std::string bytes = testing::ReadFile(entry.path());
+    if (entry.path().extension() == ".gz") {
+      bytes = Execute("gzip -dc " + Quote(entry.path())).out;
+    }
+    EXPECT_EQ(bytes.find("SMITH"), std::string::npos) << entry.path();
+  }
+  EXPECT_EQ(outputs, 2u);  // .nii.gz and .json
+  nlohmann::json sidecar = nlohmann::json::parse(std::ifstream(dir_ / "out" / "series_2.json"));
+  EXPECT_FALSE(sidecar.contains("ProtocolName"));
+  EXPECT_FALSE(sidecar.contains("SeriesDescription"));
+  EXPECT_EQ(sidecar["SeriesNumber"], 2);
+}
+
 TEST_F(CliConvert, NothingToConvertIsAnError) {
   std::ofstream(dir_ / "in" / "readme.txt") << "no images here";
   ProcessRun run = Execute(std::string(TRIBUTARY_CLI) + " convert " + Quote(dir_ / "in") +

@@ -369,6 +369,9 @@ TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
   EXPECT_EQ(outcomes["stored"].sop_instance_uid(), outcomes["again"].sop_instance_uid());
   EXPECT_EQ(outcomes["stored"].sop_instance_uid().rfind("2.25.", 0), 0u);
   expect("digest", v1::REJECTED, v1::DIGEST_MISMATCH);
+  // Only keyed digests leave the server: not the plain SHA-256 of what it received.
+  EXPECT_EQ(outcomes["digest"].detail().find(ToHex(Sha256(good))), std::string::npos)
+      << outcomes["digest"].detail();
   expect("large", v1::REJECTED, v1::TOO_LARGE);
   expect("text", v1::REJECTED, v1::NOT_DICOM);
   expect("truncated", v1::REJECTED, v1::MALFORMED);
