@@ -125,10 +125,15 @@ common::Metadata IntensityStatistics(const Volume& v, const std::vector<std::uin
   double mean = std::accumulate(values.begin(), values.end(), 0.0) / values.size();
   double variance = 0;
   for (double x : values) variance += (x - mean) * (x - mean);
-  std::sort(values.begin(), values.end());
+  // Order statistics by selection, in increasing rank: each nth_element works on the part above
+  // the previous one (the values a full sort would put there).
+  auto begin = values.begin();
   auto percentile = [&](double p) {
-    return values[std::min(values.size() - 1,
-                           static_cast<std::size_t>(p / 100 * (values.size() - 1) + 0.5))];
+    auto at = values.begin() + std::min(values.size() - 1, static_cast<std::size_t>(
+                                                               p / 100 * (values.size() - 1) + 0.5));
+    std::nth_element(begin, at, values.end());
+    begin = at;
+    return *at;
   };
   qc["ForegroundMean"] = mean;
   qc["ForegroundSD"] = std::sqrt(variance / values.size());
@@ -201,13 +206,30 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
                                           const fs::path& out_dir,
                                           const std::vector<std::string>& inputs,
                                           std::vector<std::string>* used_stems) const {
+  return HarmonizeSeries(series, nullptr, out_dir, inputs, used_stems);
+}
+
+SeriesHarmonization Harmonizer::Harmonize(dicom::SeriesVolumes&& series, const fs::path& out_dir,
+                                          const std::vector<std::string>& inputs,
+                                          std::vector<std::string>* used_stems) const {
+  return HarmonizeSeries(series, &series.volumes, out_dir, inputs, used_stems);
+}
+
+SeriesHarmonization Harmonizer::HarmonizeSeries(const dicom::SeriesVolumes& series,
+                                                std::vector<Volume>* owned_volumes,
+                                                const fs::path& out_dir,
+                                                const std::vector<std::string>& inputs,
+                                                std::vector<std::string>* used_stems) const {
   SeriesHarmonization result;
   result.series_instance_uid = series.series_instance_uid;
   result.label = series.label;
   result.status = series.status;
   std::vector<std::string> local_stems;
   std::vector<std::string>& stems = used_stems ? *used_stems : local_stems;
-  for (const Volume& input : series.volumes) {
+  for (std::size_t v = 0; v < series.volumes.size(); ++v) {
+    const Volume& input = series.volumes[v];
+    // A volume the caller gave up is freed as soon as its first step has made its own copy.
+    Volume* owned = owned_volumes ? &(*owned_volumes)[v] : nullptr;
     auto derivation = [&]() -> absl::StatusOr<Derivation> {
       TRIB_RETURN_IF_ERROR(CheckModality(recipe_, input));
       Derivation d;
@@ -222,19 +244,24 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
       d.qc["SpacingBefore"] = Spacing(input);
 
       const Recipe::IntensityMethod method = recipe_.intensity.method;
-      Volume volume = input;
+      // `input` is not used past this point: an owned one is freed after the first step.
+      Volume volume;
       double start = Now();
       if (method == Recipe::IntensityMethod::kCtHu) {  // on the acquired grid: padding is exact
         TRIB_ASSIGN_OR_RETURN(volume,
-                              normalize::NormalizeCt(volume, CtOptions(recipe_, /*padding=*/true)));
+                              normalize::NormalizeCt(input, CtOptions(recipe_, /*padding=*/true)));
+        if (owned) *owned = Volume();
+      } else {
+        volume = owned ? std::move(*owned) : input;
       }
       double after_ct = Now();
-      TRIB_ASSIGN_OR_RETURN(volume, normalize::ApplyGeometry(volume, recipe_));
+      // Each step on the volume this loop owns, in place where a step can be.
+      TRIB_ASSIGN_OR_RETURN(volume, normalize::ApplyGeometry(std::move(volume), recipe_));
       if (method == Recipe::IntensityMethod::kCtHu) {
         // Clipped again on the output grid: the anti-aliasing filter rings a little past the
         // clip range.
-        TRIB_ASSIGN_OR_RETURN(
-            volume, normalize::NormalizeCt(volume, CtOptions(recipe_, /*padding=*/false)));
+        TRIB_ASSIGN_OR_RETURN(volume, normalize::NormalizeCt(
+                                          std::move(volume), CtOptions(recipe_, /*padding=*/false)));
       }
       double after_geometry = Now();
 
@@ -270,6 +297,7 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
       d.qc["SizeAfter"] = Size(volume);
       d.qc["SpacingAfter"] = Spacing(volume);
       for (const auto& [key, value] : IntensityStatistics(volume, mask)) d.qc[key] = value;
+      std::vector<std::uint8_t>().swap(mask);
 
       // Names: the converter's %p_%s, made unique within the run.
       std::string stem = normalize::OutputStem(volume);
@@ -283,17 +311,19 @@ SeriesHarmonization Harmonizer::Harmonize(const dicom::SeriesVolumes& series,
       fs::path partial = out_dir / (stem + ".partial.nii.gz");
       std::error_code error;
       fs::create_directories(out_dir, error);
+      // The picture first: once the NIfTI is written the voxels are freed before it is read back
+      // (ITK's reader holds the image twice). Recorded in the same order as before.
+      fs::path picture = out_dir / (stem + "_qc.png");
+      TRIB_RETURN_IF_ERROR(normalize::WriteQcPicture(volume, picture.string()));
       TRIB_RETURN_IF_ERROR(normalize::WriteNifti(volume, partial.string()));
-      TRIB_ASSIGN_OR_RETURN(Volume back, normalize::ReadNifti(partial.string()));
-      if (back.size != volume.size) {
+      common::VoxelBuffer().swap(volume.voxels);  // only its size and metadata are used below
+      TRIB_ASSIGN_OR_RETURN(auto back_size, normalize::ReadNiftiBack(partial.string()));
+      if (back_size != volume.size) {
         return absl::DataLossError(partial.string() + " does not read back with the volume's size");
       }
       fs::rename(partial, nifti, error);
       if (error) return absl::InternalError("cannot rename into " + nifti.string());
       TRIB_RETURN_IF_ERROR(Record("nifti", nifti, d));
-
-      fs::path picture = out_dir / (stem + "_qc.png");
-      TRIB_RETURN_IF_ERROR(normalize::WriteQcPicture(volume, picture.string()));
       TRIB_RETURN_IF_ERROR(Record("qc", picture, d));
 
       if (std::optional<normalize::FslDiffusionText> fsl = normalize::FslDiffusion(volume)) {

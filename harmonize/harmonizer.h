@@ -68,12 +68,25 @@ class Harmonizer {
                                 const std::filesystem::path& out_dir,
                                 const std::vector<std::string>& inputs,
                                 std::vector<std::string>* used_stems = nullptr) const;
+  // The same on a series the caller gives up: each volume's voxels are freed as soon as its
+  // first step has made its own (same outputs, one volume less in memory). `series.volumes` is
+  // left unspecified; its other fields are kept.
+  SeriesHarmonization Harmonize(dicom::SeriesVolumes&& series,
+                                const std::filesystem::path& out_dir,
+                                const std::vector<std::string>& inputs,
+                                std::vector<std::string>* used_stems = nullptr) const;
 
   const normalize::Recipe& recipe() const { return recipe_; }
   const std::string& recipe_sha256() const { return recipe_sha256_; }
 
  private:
   Harmonizer(normalize::Recipe recipe, std::optional<normalize::NyulModel> model);
+  // `owned_volumes`, when set, is series.volumes, which the caller gave up.
+  SeriesHarmonization HarmonizeSeries(const dicom::SeriesVolumes& series,
+                                      std::vector<common::Volume>* owned_volumes,
+                                      const std::filesystem::path& out_dir,
+                                      const std::vector<std::string>& inputs,
+                                      std::vector<std::string>* used_stems) const;
 
   normalize::Recipe recipe_;  // as applied: a model's method replaces the intensity step
   std::string recipe_json_;   // the recipe as given, canonical

@@ -247,7 +247,7 @@ absl::Status HarmonizationWorker::Process(const provenance::Job& job, const fs::
   if (cancelled()) return absl::CancelledError("shutting down");
 
   step = Clock::now();
-  harmonize::SeriesHarmonization result = harmonizer.Harmonize(series, scratch, inputs);
+  harmonize::SeriesHarmonization result = harmonizer.Harmonize(std::move(series), scratch, inputs);
   timings["harmonize"] = SecondsSince(step);
   if (!result.status.ok()) return result.status;
   if (result.derivations.empty()) return absl::InternalError("harmonization produced nothing");
