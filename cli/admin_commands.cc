@@ -40,6 +40,39 @@ nlohmann::json StudyJson(const v1::Study& s) {
           {"expected_instances", s.expected_instance_count()}};
 }
 
+void PrintDuplicates(const v1::ListCrossCentreDuplicatesResponse& response, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : response.duplicates()) {
+      nlohmann::json entry = StudyJson(d.study());
+      entry["also_sent_as"] = nlohmann::json::array();
+      for (const auto& other : d.also_sent_as()) {
+        entry["also_sent_as"].push_back({{"id", other.study_id()},
+                                         {"centre", other.centre()},
+                                         {"study_instance_uid", other.study_instance_uid()},
+                                         {"shared_instances", other.shared_instance_count()}});
+      }
+      out.push_back(std::move(entry));
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << std::left << std::setw(6) << "ID" << std::setw(16) << "CENTRE" << std::setw(10)
+            << "INSTANCES"
+            << "ALSO SENT AS (study id, centre, shared instances)\n";
+  for (const auto& d : response.duplicates()) {
+    std::cout << std::setw(6) << d.study().id() << std::setw(16) << d.study().centre()
+              << std::setw(10) << d.study().instance_count();
+    const char* separator = "";
+    for (const auto& other : d.also_sent_as()) {
+      std::cout << separator << other.study_id() << " " << other.centre() << " "
+                << other.shared_instance_count();
+      separator = "; ";
+    }
+    std::cout << "\n";
+  }
+}
+
 template <typename Call>
 int Invoke(const std::string& name, const ClientOptions& options, Call call) {
   auto stub = v1::Admin::NewStub(MakeChannel(options));
@@ -204,6 +237,27 @@ void AddAdminCommands(CLI::App& app, int& exit_code) {
           }
           return status;
         });
+  });
+
+  auto duplicates_options = std::make_shared<ClientOptions>();
+  auto duplicates_limit = std::make_shared<int>(1000);
+  CLI::App* duplicates = studies->add_subcommand(
+      "duplicates", "Studies that more than one centre sent, with the other centres' copies");
+  AddClientOptions(*duplicates, *duplicates_options);
+  duplicates->add_option("--limit", *duplicates_limit, "At most this many studies")
+      ->capture_default_str();
+  duplicates->callback([duplicates_options, duplicates_limit, &exit_code] {
+    exit_code = Invoke("studies duplicates", *duplicates_options,
+                       [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
+                         v1::ListCrossCentreDuplicatesRequest request;
+                         request.set_limit(*duplicates_limit);
+                         v1::ListCrossCentreDuplicatesResponse response;
+                         grpc::Status status =
+                             stub.ListCrossCentreDuplicates(&context, request, &response);
+                         if (!status.ok()) return status;
+                         PrintDuplicates(response, duplicates_options->json);
+                         return status;
+                       });
   });
 }
 

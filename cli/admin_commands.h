@@ -4,7 +4,7 @@
 
 namespace tributary::cli {
 
-// `tributary centres add|list` and `tributary studies list|show`.
+// `tributary centres add|list` and `tributary studies list|show|duplicates`.
 void AddAdminCommands(CLI::App& app, int& exit_code);
 
 }  // namespace tributary::cli

@@ -37,6 +37,9 @@ struct InstanceRecord {
   std::string blob_sha256;
   std::int64_t blob_size = 0;
   std::string original_digest;  // keyed
+  // Keyed digest of the original SOP Instance UID without the centre (dicom::InstanceFingerprint);
+  // empty: none recorded. Never returned to uploaders.
+  std::string original_fingerprint;
   std::string profile_edition;
   std::string options;
   std::string software_version;

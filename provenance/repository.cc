@@ -69,8 +69,9 @@ constexpr const char* kRecordInstance =
     "m AS (SELECT id FROM known_method UNION ALL SELECT id FROM new_method), "
     "i AS (INSERT INTO instances (series_id, centre_id, sop_instance_uid, sop_class_uid, "
     "    transfer_syntax_uid, blob_sha256, original_digest, upload_id, deid_method_id, "
-    "    date_shift_days) "
-    "    SELECT series_row.id, $1, $11, $12, $13, $6, $14, $15, m.id, $16 FROM series_row, m "
+    "    date_shift_days, original_fingerprint) "
+    "    SELECT series_row.id, $1, $11, $12, $13, $6, $14, $15, m.id, $16, NULLIF($17, '') "
+    "    FROM series_row, m "
     "    ON CONFLICT DO NOTHING RETURNING id) "
     "INSERT INTO receipts (upload_id, original_digest, outcome, instance_id) "
     "SELECT $15, $14, 'STORED', id FROM i RETURNING instance_id";
@@ -336,7 +337,7 @@ absl::StatusOr<StoredInstance> Repository::RecordInstance(const InstanceRecord& 
         "record_instance", rec.centre_id, rec.patient_pseudonym, rec.study_uid, rec.series_uid,
         rec.modality, rec.blob_sha256, rec.blob_size, rec.profile_edition, rec.options,
         rec.software_version, rec.sop_instance_uid, rec.sop_class_uid, rec.transfer_syntax_uid,
-        rec.original_digest, rec.upload_id, rec.date_shift_days);
+        rec.original_digest, rec.upload_id, rec.date_shift_days, rec.original_fingerprint);
     if (!inserted.empty()) return out;
     // An instance with this SOP Instance UID or these original bytes exists, or a concurrent upload
     // of the same instance won the race: compare with the stored row.
@@ -469,6 +470,51 @@ absl::StatusOr<std::pair<StudySummary, std::vector<SeriesSummary>>> Repository::
   if (!result.ok()) return result.status();
   if (!*result) return absl::NotFoundError("no study with id " + std::to_string(id));
   return std::move(**result);
+}
+
+absl::StatusOr<std::vector<CrossCentreDuplicate>> Repository::CrossCentreDuplicates(int limit) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<CrossCentreDuplicate> out;
+    pqxx::result pairs = w.exec_params(
+        "SELECT sa.id, sb.id, cb.name, sb.study_uid, count(*) FROM instances ia "
+        "JOIN instances ib ON ib.original_fingerprint = ia.original_fingerprint "
+        "  AND ib.centre_id <> ia.centre_id "
+        "JOIN series sea ON sea.id = ia.series_id JOIN studies sa ON sa.id = sea.study_id "
+        "JOIN series seb ON seb.id = ib.series_id JOIN studies sb ON sb.id = seb.study_id "
+        "JOIN centres cb ON cb.id = ib.centre_id "
+        "WHERE ia.original_fingerprint IS NOT NULL "
+        "AND sa.id IN (SELECT DISTINCT se.study_id FROM instances i "
+        "  JOIN series se ON se.id = i.series_id WHERE i.original_fingerprint IN ("
+        "    SELECT original_fingerprint FROM instances WHERE original_fingerprint IS NOT NULL "
+        "    GROUP BY original_fingerprint HAVING count(DISTINCT centre_id) > 1) "
+        "  ORDER BY se.study_id LIMIT $1) "
+        "GROUP BY sa.id, sb.id, cb.name, sb.study_uid ORDER BY sa.id, sb.id",
+        limit);
+    std::vector<std::int64_t> ids;
+    for (const auto& row : pairs) {
+      std::int64_t study_id = row[0].as<std::int64_t>();
+      if (ids.empty() || ids.back() != study_id) {
+        ids.push_back(study_id);
+        out.emplace_back();
+      }
+      out.back().also_sent_as.push_back({row[1].as<std::int64_t>(), row[2].as<std::string>(),
+                                         row[3].as<std::string>(), row[4].as<std::int64_t>()});
+    }
+    if (ids.empty()) return out;
+    std::string array = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i) array += ",";
+      array += std::to_string(ids[i]);
+    }
+    array += "}";
+    for (const auto& row : w.exec_params(
+             std::string(kStudySelect) + "WHERE s.id = ANY($1::bigint[]) ORDER BY s.id", array)) {
+      StudySummary study = StudyFromRow(row);
+      auto at = std::lower_bound(ids.begin(), ids.end(), study.id);
+      out[at - ids.begin()].study = std::move(study);
+    }
+    return out;
+  });
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> Repository::ListBlobs() {

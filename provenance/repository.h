@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "provenance/cross_centre_duplicate.h"
 #include "provenance/harmonization_records.h"
 #include "provenance/records.h"
 
@@ -55,6 +56,10 @@ class Repository {
                                                         const std::string& centre, int limit);
   absl::StatusOr<std::pair<StudySummary, std::vector<SeriesSummary>>> GetStudy(
       const Principal& principal, std::int64_t id);
+  // Studies holding an original instance that another centre also sent, each with the other
+  // centres' studies (operators; no centre restriction). Instances recorded before fingerprints
+  // existed (migration 0003) are not matched.
+  absl::StatusOr<std::vector<CrossCentreDuplicate>> CrossCentreDuplicates(int limit = 1000);
 
   // Every blob digest the database refers to (for consistency checks).
   absl::StatusOr<std::vector<std::pair<std::string, std::int64_t>>> ListBlobs();

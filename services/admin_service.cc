@@ -111,4 +111,26 @@ grpc::ServerUnaryReactor* AdminService::GetStudy(grpc::CallbackServerContext* co
                });
 }
 
+grpc::ServerUnaryReactor* AdminService::ListCrossCentreDuplicates(
+    grpc::CallbackServerContext* context, const v1::ListCrossCentreDuplicatesRequest* request,
+    v1::ListCrossCentreDuplicatesResponse* response) {
+  return Serve(context, true,
+               [this, request, response](const provenance::Principal&) -> absl::Status {
+                 int limit = request->limit() <= 0 ? 1000 : std::min(request->limit(), 10000);
+                 TRIB_ASSIGN_OR_RETURN(auto duplicates, repository_.CrossCentreDuplicates(limit));
+                 for (const auto& d : duplicates) {
+                   v1::CrossCentreDuplicate* out = response->add_duplicates();
+                   ToProto(d.study, out->mutable_study());
+                   for (const auto& link : d.also_sent_as) {
+                     v1::DuplicateLink* other = out->add_also_sent_as();
+                     other->set_study_id(link.study_id);
+                     other->set_centre(link.centre);
+                     other->set_study_instance_uid(link.study_uid);
+                     other->set_shared_instance_count(link.shared_instance_count);
+                   }
+                 }
+                 return absl::OkStatus();
+               });
+}
+
 }  // namespace tributary::services

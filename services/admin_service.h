@@ -24,6 +24,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetStudy(grpc::CallbackServerContext* context,
                                      const v1::GetStudyRequest* request,
                                      v1::GetStudyResponse* response) override;
+  grpc::ServerUnaryReactor* ListCrossCentreDuplicates(
+      grpc::CallbackServerContext* context, const v1::ListCrossCentreDuplicatesRequest* request,
+      v1::ListCrossCentreDuplicatesResponse* response) override;
 
  private:
   // Authenticates, then runs `body` on the worker pool and finishes the call with its status.

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -93,7 +96,155 @@ TEST_F(Database, MigrationsAreIdempotentAndConcurrentSafe) {
     });
   }
   for (auto& t : threads) t.join();
-  for (int v : versions) EXPECT_EQ(v, 2);
+  for (int v : versions) EXPECT_GE(v, 3);  // 0003_centre_keyed_uids and any later ones
+  for (int v : versions) EXPECT_EQ(v, versions[0]);
+}
+
+TEST_F(Database, CrossCentreDuplicatesListsStudiesSentByMoreThanOneCentre) {
+  Principal north = NewCentre("dup-north");
+  Principal south = NewCentre("dup-south");
+  Principal east = NewCentre("dup-east");
+  auto north_upload = repository_->StartUpload(north, "dup-n");
+  auto south_upload = repository_->StartUpload(south, "dup-s");
+  auto east_upload = repository_->StartUpload(east, "dup-e");
+  ASSERT_TRUE(north_upload.ok() && south_upload.ok() && east_upload.ok());
+  auto fingerprint = [](char c) { return std::string(64, c); };
+  // North and south sent the same three originals (each under its own UIDs); south also sent one
+  // of its own; east sent one original nobody else has, and one instance without a fingerprint.
+  for (int i = 0; i < 3; ++i) {
+    std::string n = std::to_string(i);
+    InstanceRecord a = Record(north, *north_upload, "2.25.7100" + n, std::string(63, 'd') + n);
+    a.original_fingerprint = fingerprint(static_cast<char>('1' + i));
+    InstanceRecord b = Record(south, *south_upload, "2.25.7200" + n, std::string(63, 'e') + n);
+    b.original_fingerprint = a.original_fingerprint;
+    ASSERT_EQ(repository_->RecordInstance(a)->result, RecordResult::kStored);
+    ASSERT_EQ(repository_->RecordInstance(b)->result, RecordResult::kStored);
+  }
+  InstanceRecord own = Record(south, *south_upload, "2.25.72009", std::string(63, 'e') + "9");
+  own.original_fingerprint = fingerprint('9');
+  ASSERT_EQ(repository_->RecordInstance(own)->result, RecordResult::kStored);
+  InstanceRecord lone = Record(east, *east_upload, "2.25.73000", std::string(63, 'f') + "0");
+  lone.original_fingerprint = fingerprint('8');
+  ASSERT_EQ(repository_->RecordInstance(lone)->result, RecordResult::kStored);
+  InstanceRecord legacy = Record(east, *east_upload, "2.25.73001", std::string(63, 'f') + "1");
+  ASSERT_EQ(repository_->RecordInstance(legacy)->result, RecordResult::kStored);
+
+  auto duplicates = repository_->CrossCentreDuplicates();
+  ASSERT_TRUE(duplicates.ok()) << duplicates.status();
+  std::map<std::string, CrossCentreDuplicate> by_centre;
+  for (const auto& d : *duplicates) by_centre[d.study.centre] = d;
+  EXPECT_EQ(by_centre.count(east.centre_name), 0u);
+  ASSERT_EQ(by_centre.count(north.centre_name), 1u);
+  ASSERT_EQ(by_centre.count(south.centre_name), 1u);
+  const CrossCentreDuplicate& n = by_centre[north.centre_name];
+  const CrossCentreDuplicate& s = by_centre[south.centre_name];
+  EXPECT_EQ(n.study.study_uid, "2.25.1" + std::to_string(north.centre_id));
+  EXPECT_EQ(n.study.instance_count, 3);
+  EXPECT_EQ(s.study.instance_count, 4);
+  ASSERT_EQ(n.also_sent_as.size(), 1u);
+  ASSERT_EQ(s.also_sent_as.size(), 1u);
+  EXPECT_EQ(n.also_sent_as[0].study_id, s.study.id);
+  EXPECT_EQ(n.also_sent_as[0].centre, south.centre_name);
+  EXPECT_EQ(n.also_sent_as[0].shared_instance_count, 3);
+  EXPECT_EQ(s.also_sent_as[0].study_id, n.study.id);
+  EXPECT_EQ(s.also_sent_as[0].shared_instance_count, 3);
+
+  // The fingerprint is stored with the instance and the new rows say which UID rule made them.
+  pqxx::connection connection(cluster_->url());
+  pqxx::work w(connection);
+  pqxx::result rows = w.exec_params(
+      "SELECT original_fingerprint, uid_scheme FROM instances WHERE sop_instance_uid = ANY($1)",
+      std::string("{2.25.71000,2.25.73001}"));
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) {
+    EXPECT_EQ(row[1].as<int>(), 2);
+    if (!row[0].is_null()) {
+      EXPECT_EQ(row[0].as<std::string>(), fingerprint('1'));
+    }
+  }
+}
+
+// A database written before migration 0003 (centre-independent UIDs, no fingerprints) migrates
+// without losing or changing a row, and its studies read as before.
+TEST_F(Database, Migration0003KeepsWhatTheOldMappingStored) {
+  {
+    pqxx::connection admin(cluster_->url());
+    pqxx::nontransaction n(admin);
+    n.exec("DROP DATABASE IF EXISTS trib_legacy");
+    n.exec("CREATE DATABASE trib_legacy");
+  }
+  std::string url = cluster_->url();
+  std::size_t at = url.find("/tributary?");
+  ASSERT_NE(at, std::string::npos) << url;
+  url.replace(at, std::string("/tributary?").size(), "/trib_legacy?");
+  const fs::path migrations = fs::path(__FILE__).parent_path() / "../../provenance/migrations";
+  {
+    pqxx::connection connection(url);
+    pqxx::work w(connection);
+    for (const char* name : {"0001_ingest.sql", "0002_harmonization.sql"}) {
+      std::ifstream in(migrations / name);
+      ASSERT_TRUE(in) << (migrations / name);
+      std::stringstream sql;
+      sql << in.rdbuf();
+      w.exec(sql.str());
+    }
+    w.exec(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+        "applied_at timestamptz NOT NULL DEFAULT now())");
+    w.exec(
+        "INSERT INTO schema_migrations (version, name) VALUES (1, 'ingest'), (2, 'harmonization')");
+    w.exec("INSERT INTO centres (name) VALUES ('old-centre')");
+    w.exec(
+        "INSERT INTO tokens (token_sha256, role, centre_id) VALUES (repeat('a', 64), 'uploader', "
+        "1)");
+    w.exec("INSERT INTO uploads (centre_id, token_id, request_id) VALUES (1, 1, 'r')");
+    w.exec("INSERT INTO patients (centre_id, pseudonym) VALUES (1, 'TRBOLD')");
+    w.exec("INSERT INTO studies (patient_id, study_uid) VALUES (1, '2.25.111')");
+    w.exec("INSERT INTO series (study_id, series_uid, modality) VALUES (1, '2.25.222', 'CT')");
+    w.exec("INSERT INTO blobs (sha256, size) VALUES (repeat('b', 64), 10)");
+    w.exec(
+        "INSERT INTO deid_methods (profile_edition, options, software_version) VALUES ('e', '', "
+        "'v')");
+    w.exec(
+        "INSERT INTO instances (series_id, centre_id, sop_instance_uid, sop_class_uid, "
+        "transfer_syntax_uid, blob_sha256, original_digest, upload_id, deid_method_id, "
+        "date_shift_days) VALUES (1, 1, '2.25.333', '1.2.840.10008.5.1.4.1.1.2', "
+        "'1.2.840.10008.1.2.1', repeat('b', 64), repeat('d', 64), 1, 1, -5)");
+    w.commit();
+  }
+  auto legacy = Repository::Connect(url, 1);
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  auto version = (*legacy)->Migrate();
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_GE(*version, 3);
+
+  Principal operator_principal;
+  operator_principal.role = Role::kOperator;
+  auto studies = (*legacy)->ListStudies(operator_principal, "", 10);
+  ASSERT_TRUE(studies.ok()) << studies.status();
+  ASSERT_EQ(studies->size(), 1u);
+  EXPECT_EQ((*studies)[0].study_uid, "2.25.111");
+  EXPECT_EQ((*studies)[0].patient_pseudonym, "TRBOLD");
+  EXPECT_EQ((*studies)[0].instance_count, 1);
+  auto found = (*legacy)->FindInstance(1, std::string(64, 'd'));
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->sop_instance_uid, "2.25.333");
+  auto duplicates = (*legacy)->CrossCentreDuplicates();
+  ASSERT_TRUE(duplicates.ok()) << duplicates.status();
+  EXPECT_TRUE(duplicates->empty());
+  {
+    pqxx::connection connection(url);
+    pqxx::work w(connection);
+    pqxx::row row =
+        w.exec1("SELECT original_fingerprint IS NULL, uid_scheme, date_shift_days FROM instances");
+    EXPECT_TRUE(row[0].as<bool>());
+    EXPECT_EQ(row[1].as<int>(), 1) << "written under the centre-independent rule";
+    EXPECT_EQ(row[2].as<int>(), -5);
+  }
+  legacy->reset();
+  pqxx::connection admin(cluster_->url());
+  pqxx::nontransaction n(admin);
+  n.exec("DROP DATABASE trib_legacy");
 }
 
 TEST_F(Database, CentresAndTokens) {

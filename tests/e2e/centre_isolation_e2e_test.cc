@@ -1,0 +1,142 @@
+// Issue 10 A: two centres that send the same original study never collide and never learn of each
+// other; only an operator sees that the study came from both.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tests/e2e/server_process.h"
+#include "tests/unit/synthetic_dicom.h"
+
+namespace tributary {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CommandResult;
+using testing::Quote;
+using testing::ReadFile;
+using testing::ServerProcess;
+using testing::Shell;
+using testing::WriteFile;
+
+class CentreIsolationE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("trib_iso_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    server_ = std::make_unique<ServerProcess>(
+        dir_ / "data", std::vector<std::string>{"--harmonization-workers", "0"});
+    ASSERT_TRUE(server_->Start()) << ReadFile(server_->log());
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+  // One study of `count` slices, written by DCMTK (the CD a referred patient brings along).
+  void WriteStudy(const fs::path& folder, int count) {
+    for (int i = 0; i < count; ++i) {
+      tributary::testing::CtSliceSpec spec;
+      spec.patient_id = "PID-REFERRED";
+      spec.patient_name = "REFERRED^PATIENT";
+      spec.study_uid = "1.2.826.0.1.3680043.2.1125.70.1";
+      spec.series_uid = "1.2.826.0.1.3680043.2.1125.70.2";
+      spec.sop_uid = "1.2.826.0.1.3680043.2.1125.70.3." + std::to_string(i);
+      spec.slice_position = i;
+      WriteFile(folder / ("IM" + std::to_string(i)),
+                tributary::testing::Encode(*tributary::testing::MakeCtSlice(spec)));
+    }
+  }
+  nlohmann::json Json(const std::string& args, int expected_exit = 0) {
+    CommandResult r = Shell(server_->Cli(args), false);
+    EXPECT_EQ(r.exit_code, expected_exit) << args << "\n" << r.out;
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (...) {
+      ADD_FAILURE() << "not JSON: " << r.out;
+      return {};
+    }
+  }
+
+  fs::path dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(CentreIsolationE2E, SameStudyFromTwoCentresIsTwoStudiesAndOnlyOperatorsSeeTheDuplicate) {
+  std::string north = server_->AddCentre("north");
+  std::string south = server_->AddCentre("south");
+  WriteStudy(dir_ / "cd-north", 6);
+  WriteStudy(dir_ / "cd-south", 6);  // the same bytes, another copy
+
+  nlohmann::json first =
+      Json("upload " + Quote(dir_ / "cd-north") + " --complete --json --token " + north);
+  CommandResult second_run = Shell(
+      server_->Cli("upload " + Quote(dir_ / "cd-south") + " --complete --json --token " + south));
+  ASSERT_EQ(second_run.exit_code, 0) << second_run.out;
+  nlohmann::json second = nlohmann::json::parse(second_run.out);
+  EXPECT_EQ(first["summary"]["STORED"], 6) << first;
+  EXPECT_EQ(second["summary"]["STORED"], 6) << second;
+  EXPECT_EQ(second["summary"].value("CONFLICT", 0), 0) << second;
+  ASSERT_EQ(second["studies"].size(), 1u) << second;
+  EXPECT_TRUE(second["studies"][0]["complete"].get<bool>()) << second;
+
+  nlohmann::json north_studies = Json("studies list --json --token " + north);
+  nlohmann::json south_studies = Json("studies list --json --token " + south);
+  ASSERT_EQ(north_studies.size(), 1u) << north_studies;
+  ASSERT_EQ(south_studies.size(), 1u) << south_studies;
+  const auto& n = north_studies[0];
+  const auto& s = south_studies[0];
+  EXPECT_EQ(n["centre"], "north");
+  EXPECT_EQ(s["centre"], "south");
+  EXPECT_EQ(n["instances"], 6);
+  EXPECT_EQ(s["instances"], 6);
+  EXPECT_NE(n["study_instance_uid"], s["study_instance_uid"]);
+  EXPECT_NE(n["patient"], s["patient"]);
+  // Nothing the south uploader was told names north or its study.
+  for (const std::string& text : {second_run.out, south_studies.dump()}) {
+    EXPECT_EQ(text.find("north"), std::string::npos) << text;
+    EXPECT_EQ(text.find(n["study_instance_uid"].get<std::string>()), std::string::npos) << text;
+    EXPECT_EQ(text.find(n["patient"].get<std::string>()), std::string::npos) << text;
+  }
+  // Neither can open the other's study.
+  CommandResult peek = Shell(
+      server_->Cli("studies show " + std::to_string(n["id"].get<int>()) + " --token " + south));
+  EXPECT_NE(peek.exit_code, 0) << peek.out;
+  EXPECT_EQ(peek.out.find("north"), std::string::npos) << peek.out;
+
+  // The operator sees that both centres sent it; uploaders may not ask.
+  nlohmann::json duplicates =
+      Json("studies duplicates --json --token " + server_->operator_token());
+  ASSERT_EQ(duplicates.size(), 2u) << duplicates;
+  std::set<std::string> centres;
+  for (const auto& d : duplicates) {
+    centres.insert(d["centre"].get<std::string>());
+    ASSERT_EQ(d["also_sent_as"].size(), 1u) << d;
+    EXPECT_NE(d["also_sent_as"][0]["centre"], d["centre"]) << d;
+    EXPECT_EQ(d["also_sent_as"][0]["shared_instances"], 6) << d;
+    EXPECT_EQ(d.dump().find("fingerprint"), std::string::npos) << "never shown";
+  }
+  EXPECT_EQ(centres, (std::set<std::string>{"north", "south"}));
+  CommandResult refused = Shell(server_->Cli("studies duplicates --json --token " + south));
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  EXPECT_EQ(refused.out.find("north"), std::string::npos) << refused.out;
+
+  // A study sent by one centre only is not a duplicate.
+  WriteFile(dir_ / "own" / "IM0", [] {
+    tributary::testing::CtSliceSpec spec;
+    spec.patient_id = "PID-LOCAL";
+    spec.study_uid = "1.2.826.0.1.3680043.2.1125.71.1";
+    spec.series_uid = "1.2.826.0.1.3680043.2.1125.71.2";
+    spec.sop_uid = "1.2.826.0.1.3680043.2.1125.71.3";
+    return tributary::testing::Encode(*tributary::testing::MakeCtSlice(spec));
+  }());
+  Json("upload " + Quote(dir_ / "own") + " --json --token " + north);
+  EXPECT_EQ(Json("studies duplicates --json --token " + server_->operator_token()).size(), 2u);
+}
+
+}  // namespace
+}  // namespace tributary
