@@ -62,6 +62,25 @@ const std::map<std::string, std::string>& Exclusions() {
   return *exclusions;
 }
 
+// Cases whose reference has SliceTiming that we do not produce yet, with the reason.
+const std::map<std::string, std::string>& KnownSliceTimingGaps() {
+  static const auto* gaps = [] {
+    auto* table = new std::map<std::string, std::string>{
+        {"dcm_qa/fMRI_MB_asc_25",
+         "multiband mosaic whose CSA MosaicRefAcqTimes span more than one TR: we omit them "
+         "(SliceTimingOmitted), dcm2niix corrects them"},
+        {"dcm_qa/fMRI_MB_int_26", "as fMRI_MB_asc_25"},
+    };
+    for (int n = 4; n <= 7; ++n) {
+      (*table)["dcm_qa_nih/DCM2NIIX_regression_test_" + std::to_string(n)] =
+          "GE classic 2D EPI: dcm2niix derives slice times from GE's acquisition order; not read "
+          "yet";
+    }
+    return table;
+  }();
+  return *gaps;
+}
+
 // Reference names that are not dcm2niix's plain %p_%s: dcm_qa_enh was converted with the
 // manufacturer first (%m_%p_%s), dcm_qa_uih with the study time last (%p_%s_%t), and dcm2niix
 // names a Philips B0 map `_fieldmaphz`.
@@ -249,8 +268,12 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
 
   // The sidecar's acquisition keys agree with dcm2niix's wherever its JSON has them.
   std::ifstream reference_json(DataDir() / c.dataset / "Ref" / (c.stem + ".json"));
-  if (!reference_json) return;
+  if (!reference_json) {
+    RecordProperty("sidecar", "no reference JSON: image compared only");
+    return;
+  }
   nlohmann::json reference = nlohmann::json::parse(reference_json);
+  std::size_t compared = 0;  // keys both sidecars were checked on
   nlohmann::json ours = nlohmann::json::parse(normalize::SidecarJson(*built));
   for (const char* key : {"EchoTime", "RepetitionTime", "FlipAngle", "SliceThickness",
                           "SpacingBetweenSlices", "MagneticFieldStrength", "ImagingFrequency",
@@ -261,9 +284,16 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
     EXPECT_NEAR(ours[key].get<double>(), expected_value,
                 1e-4 * std::max(1.0, std::abs(expected_value)))
         << key;
+    ++compared;
   }
   // SliceTiming in slice order: reversed when our slice axis runs opposite to the reference's.
-  if (reference.contains("SliceTiming") && ours.contains("SliceTiming")) {
+  auto gap = KnownSliceTimingGaps().find(c.dataset + "/" + c.stem);
+  if (reference.contains("SliceTiming") && gap != KnownSliceTimingGaps().end()) {
+    EXPECT_FALSE(ours.contains("SliceTiming")) << "now produced: drop it from the known gaps";
+    RecordProperty("SliceTiming", gap->second);
+  } else if (reference.contains("SliceTiming")) {
+    ASSERT_TRUE(ours.contains("SliceTiming")) << "dcm2niix has SliceTiming; ours has none";
+    ++compared;
     std::vector<double> expected_timing = reference["SliceTiming"];
     std::vector<double> our_timing = ours["SliceTiming"];
     double same_way = 0;
@@ -284,7 +314,9 @@ TEST_P(ConformanceTest, MatchesDcm2niixInPhysicalSpace) {
     if (!reference.contains(key)) continue;
     ASSERT_TRUE(ours.contains(key)) << key;
     EXPECT_EQ(ours[key], reference[key]) << key;
+    ++compared;
   }
+  EXPECT_GE(compared, 3u) << "too few sidecar keys in common with dcm2niix's to compare";
 }
 
 INSTANTIATE_TEST_SUITE_P(Dcm2niixReferences, ConformanceTest, ::testing::ValuesIn(Cases()),
