@@ -6,13 +6,14 @@
 // Plain records exchanged with the repository; nothing here is identifying.
 namespace tributary::provenance {
 
-enum class Role { kOperator, kUploader };
+enum class Role { kOperator, kUploader, kResearcher };
 
 struct Principal {
   Role role = Role::kUploader;
   std::int64_t token_id = 0;
   std::int64_t centre_id = 0;  // 0 for operators
   std::string centre_name;
+  std::int64_t expires_at_unix = 0;  // 0: never
 };
 
 struct CentreSummary {

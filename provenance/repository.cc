@@ -5,6 +5,7 @@
 #include <mutex>
 #include <pqxx/pqxx>
 #include <random>
+#include <set>
 
 #include "common/hash.h"
 
@@ -88,7 +89,25 @@ const char* OutcomeName(RecordResult result) {
   return "?";
 }
 
+Role RoleFromName(const std::string& name) {
+  if (name == "operator") return Role::kOperator;
+  if (name == "researcher") return Role::kResearcher;
+  return Role::kUploader;
+}
+
 }  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kOperator:
+      return "operator";
+    case Role::kResearcher:
+      return "researcher";
+    case Role::kUploader:
+      return "uploader";
+  }
+  return "?";
+}
 
 struct Repository::Impl {
   std::string url;
@@ -190,15 +209,20 @@ absl::StatusOr<int> Repository::Migrate() {
     w.exec(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT "
         "NULL, applied_at timestamptz NOT NULL DEFAULT now())");
-    int current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+    // Every version not applied yet, in order, not only those above the highest applied: a
+    // database that got a later migration first still gets the earlier ones.
+    std::set<int> applied;
+    for (const auto& row : w.exec("SELECT version FROM schema_migrations")) {
+      applied.insert(row[0].as<int>());
+    }
     for (const Migration& migration : kMigrations) {
-      if (migration.version <= current) continue;
+      if (applied.count(migration.version) != 0) continue;
       w.exec(migration.sql);
       w.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                     migration.version, migration.name);
-      current = migration.version;
+      applied.insert(migration.version);
     }
-    return current;
+    return applied.empty() ? 0 : *applied.rbegin();
   });
 }
 
@@ -246,20 +270,22 @@ absl::StatusOr<bool> Repository::HasOperatorToken() {
 absl::StatusOr<Principal> Repository::Authenticate(const std::string& token_sha256) {
   auto found = impl_->Transact([&](pqxx::work& w) -> std::optional<Principal> {
     pqxx::result r = w.exec_params(
-        "SELECT t.id, t.role, coalesce(t.centre_id, 0), coalesce(c.name, '') FROM tokens t "
+        "SELECT t.id, t.role, coalesce(t.centre_id, 0), coalesce(c.name, ''), "
+        "coalesce(extract(epoch FROM t.expires_at)::bigint, 0) FROM tokens t "
         "LEFT JOIN centres c ON c.id = t.centre_id WHERE t.token_sha256 = $1 AND t.revoked_at IS "
-        "NULL",
+        "NULL AND (t.expires_at IS NULL OR t.expires_at > now())",
         token_sha256);
     if (r.empty()) return std::nullopt;
     Principal p;
     p.token_id = r[0][0].as<std::int64_t>();
-    p.role = r[0][1].as<std::string>() == "operator" ? Role::kOperator : Role::kUploader;
+    p.role = RoleFromName(r[0][1].as<std::string>());
     p.centre_id = r[0][2].as<std::int64_t>();
     p.centre_name = r[0][3].as<std::string>();
+    p.expires_at_unix = r[0][4].as<std::int64_t>();
     return p;
   });
   if (!found.ok()) return found.status();
-  if (!*found) return absl::UnauthenticatedError("unknown or revoked token");
+  if (!*found) return absl::UnauthenticatedError("unknown, expired or revoked token");
   return **found;
 }
 
@@ -1231,6 +1257,134 @@ absl::StatusOr<std::vector<Derivation>> Repository::ListDerivations(std::int64_t
       derivations.push_back(std::move(d));
     }
     return derivations;
+  });
+}
+
+namespace {
+
+constexpr const char* kTokenSelect =
+    "SELECT t.id, t.role, coalesce(c.name, ''), t.name, "
+    "to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "coalesce(to_char(t.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+    "coalesce(to_char(t.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+    "coalesce(t.created_by, 0) FROM tokens t LEFT JOIN centres c ON c.id = t.centre_id ";
+
+TokenInfo TokenFromRow(const pqxx::row& row) {
+  TokenInfo t;
+  t.id = row[0].as<std::int64_t>();
+  t.role = RoleFromName(row[1].as<std::string>());
+  t.centre = row[2].as<std::string>();
+  t.name = row[3].as<std::string>();
+  t.created_at = row[4].as<std::string>();
+  t.expires_at = row[5].as<std::string>();
+  t.revoked_at = row[6].as<std::string>();
+  t.created_by = row[7].as<std::int64_t>();
+  return t;
+}
+
+}  // namespace
+
+absl::StatusOr<TokenInfo> Repository::CreateToken(const NewToken& token) {
+  if ((token.role == Role::kUploader) == token.centre.empty()) {
+    return absl::InvalidArgumentError(token.role == Role::kUploader
+                                          ? "an uploader token needs its centre"
+                                          : "only uploader tokens belong to a centre");
+  }
+  if (token.expires_in_seconds < 0)
+    return absl::InvalidArgumentError("expires_in_seconds must not be negative");
+  auto created = impl_->Transact([&](pqxx::work& w) -> std::optional<TokenInfo> {
+    std::optional<std::int64_t> centre_id;
+    if (!token.centre.empty()) {
+      pqxx::result c = w.exec_params("SELECT id FROM centres WHERE name = $1", token.centre);
+      if (c.empty()) return std::nullopt;
+      centre_id = c[0][0].as<std::int64_t>();
+    }
+    std::optional<std::int64_t> created_by;
+    if (token.created_by != 0) created_by = token.created_by;
+    std::int64_t id =
+        w.exec_params(
+             "INSERT INTO tokens (token_sha256, role, centre_id, name, expires_at, created_by) "
+             "VALUES ($1, $2, $3, $4, CASE WHEN $5::bigint > 0 THEN now() + $5::bigint * "
+             "interval '1 second' END, $6) RETURNING id",
+             token.token_sha256, RoleName(token.role), centre_id, token.name,
+             token.expires_in_seconds, created_by)[0][0]
+            .as<std::int64_t>();
+    return TokenFromRow(w.exec_params(std::string(kTokenSelect) + "WHERE t.id = $1", id)[0]);
+  });
+  if (!created.ok()) return created.status();
+  if (!*created) return absl::NotFoundError("no centre '" + token.centre + "'");
+  return **created;
+}
+
+absl::StatusOr<std::vector<TokenInfo>> Repository::ListTokens() {
+  return impl_->Transact([](pqxx::work& w) {
+    std::vector<TokenInfo> tokens;
+    for (const auto& row : w.exec(std::string(kTokenSelect) + "ORDER BY t.id"))
+      tokens.push_back(TokenFromRow(row));
+    return tokens;
+  });
+}
+
+absl::StatusOr<TokenInfo> Repository::RevokeToken(std::int64_t id) {
+  auto revoked = impl_->Transact([&](pqxx::work& w) -> std::optional<TokenInfo> {
+    w.exec_params("UPDATE tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", id);
+    pqxx::result r = w.exec_params(std::string(kTokenSelect) + "WHERE t.id = $1", id);
+    if (r.empty()) return std::nullopt;
+    return TokenFromRow(r[0]);
+  });
+  if (!revoked.ok()) return revoked.status();
+  if (!*revoked) return absl::NotFoundError("no token " + std::to_string(id));
+  return **revoked;
+}
+
+absl::Status Repository::AppendAudit(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return absl::OkStatus();
+  return impl_
+      ->Transact<pqxx::nontransaction>([&](pqxx::nontransaction& w) {
+        std::string sql =
+            "INSERT INTO audit_log (at, token_id, role, centre_id, rpc, object, outcome, peer) "
+            "VALUES ";
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+          const AuditEntry& e = entries[i];
+          if (i > 0) sql += ", ";
+          sql += "(to_timestamp(" + std::to_string(e.at_unix_micros) + " / 1e6), " +
+                 (e.token_id != 0 ? std::to_string(e.token_id) : "NULL") + ", " + w.quote(e.role) +
+                 ", " + (e.centre_id != 0 ? std::to_string(e.centre_id) : "NULL") + ", " +
+                 w.quote(e.rpc) + ", " + w.quote(e.object) + ", " + w.quote(e.outcome) + ", " +
+                 w.quote(e.peer) + ")";
+        }
+        w.exec(sql);
+        return true;
+      })
+      .status();
+}
+
+absl::StatusOr<std::vector<AuditEntry>> Repository::ListAudit(const AuditFilter& filter) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<AuditEntry> entries;
+    for (const auto& row : w.exec_params(
+             "SELECT a.id, to_char(a.at AT TIME ZONE 'UTC', "
+             "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), coalesce(a.token_id, 0), a.role, "
+             "coalesce(a.centre_id, 0), coalesce(c.name, ''), a.rpc, a.object, a.outcome, a.peer "
+             "FROM audit_log a LEFT JOIN centres c ON c.id = a.centre_id "
+             "WHERE ($1 = '' OR a.at >= $1::timestamptz) AND ($2 = 0 OR a.token_id = $2) "
+             "AND ($3 = '' OR a.rpc = $3 OR a.rpc LIKE '%/' || $3) "
+             "ORDER BY a.at DESC, a.id DESC LIMIT $4",
+             filter.since, filter.token_id, filter.rpc, filter.limit)) {
+      AuditEntry e;
+      e.id = row[0].as<std::int64_t>();
+      e.at = row[1].as<std::string>();
+      e.token_id = row[2].as<std::int64_t>();
+      e.role = row[3].as<std::string>();
+      e.centre_id = row[4].as<std::int64_t>();
+      e.centre = row[5].as<std::string>();
+      e.rpc = row[6].as<std::string>();
+      e.object = row[7].as<std::string>();
+      e.outcome = row[8].as<std::string>();
+      e.peer = row[9].as<std::string>();
+      entries.push_back(std::move(e));
+    }
+    return entries;
   });
 }
 

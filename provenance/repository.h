@@ -10,6 +10,7 @@
 #include "provenance/cross_centre_duplicate.h"
 #include "provenance/harmonization_records.h"
 #include "provenance/records.h"
+#include "provenance/security_records.h"
 
 namespace tributary::provenance {
 
@@ -31,8 +32,20 @@ class Repository {
   absl::StatusOr<CentreSummary> AddCentre(const std::string& name, const std::string& token_sha256);
   absl::Status AddOperatorToken(const std::string& token_sha256);
   absl::StatusOr<bool> HasOperatorToken();
+  // Unauthenticated for unknown, revoked and expired tokens.
   absl::StatusOr<Principal> Authenticate(const std::string& token_sha256);
   absl::StatusOr<std::vector<CentreSummary>> ListCentres();
+  // InvalidArgument: an uploader without a centre or another role with one; NotFound: no such
+  // centre.
+  absl::StatusOr<TokenInfo> CreateToken(const NewToken& token);
+  absl::StatusOr<std::vector<TokenInfo>> ListTokens();
+  // Revoking a revoked token changes nothing; NotFound for unknown ids.
+  absl::StatusOr<TokenInfo> RevokeToken(std::int64_t id);
+
+  // The audit log: one multi-row INSERT per batch; UPDATE and DELETE are refused by the database.
+  absl::Status AppendAudit(const std::vector<AuditEntry>& entries);
+  // Newest first.
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(const AuditFilter& filter);
 
   // Uploads and instances.
   absl::StatusOr<std::int64_t> StartUpload(const Principal& principal,
