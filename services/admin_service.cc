@@ -27,16 +27,14 @@ void ToProto(const provenance::StudySummary& s, v1::Study* out) {
 
 template <typename Body>
 grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context,
-                                              bool operator_only, Body body) {
+                                              std::string_view method, std::string object,
+                                              Body body) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_.Submit([this, context, operator_only, body, reactor] {
-    auto principal = authenticator_.Authenticate(*context);
-    if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
-    if (operator_only) {
-      absl::Status allowed = Authenticator::RequireOperator(*principal);
-      if (!allowed.ok()) return reactor->Finish(ToGrpcStatus(allowed));
-    }
-    reactor->Finish(ToGrpcStatus(body(*principal)));
+  pool_.Submit([this, context, method, object = std::move(object), body, reactor] {
+    provenance::Principal principal;
+    absl::Status status = authenticator_.Authorize(*context, method, principal);
+    if (status.ok()) status = body(principal);
+    reactor->Finish(authenticator_.Conclude(*context, method, principal, object, status));
   });
   return reactor;
 }
@@ -44,7 +42,7 @@ grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* conte
 grpc::ServerUnaryReactor* AdminService::AddCentre(grpc::CallbackServerContext* context,
                                                   const v1::AddCentreRequest* request,
                                                   v1::AddCentreResponse* response) {
-  return Serve(context, true,
+  return Serve(context, "/tributary.v1.Admin/AddCentre", "centre=" + request->name().substr(0, 64),
                [this, request, response](const provenance::Principal&) -> absl::Status {
                  static const std::regex kName("[A-Za-z0-9._-]{1,64}");
                  if (!std::regex_match(request->name(), kName)) {
@@ -66,24 +64,26 @@ grpc::ServerUnaryReactor* AdminService::AddCentre(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* AdminService::ListCentres(grpc::CallbackServerContext* context,
                                                     const v1::ListCentresRequest*,
                                                     v1::ListCentresResponse* response) {
-  return Serve(context, true, [this, response](const provenance::Principal&) -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(auto centres, repository_.ListCentres());
-    for (const auto& c : centres) {
-      v1::Centre* out = response->add_centres();
-      out->set_id(c.id);
-      out->set_name(c.name);
-      out->set_created_at(c.created_at);
-      out->set_study_count(c.study_count);
-      out->set_instance_count(c.instance_count);
-    }
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Admin/ListCentres", "",
+               [this, response](const provenance::Principal&) -> absl::Status {
+                 TRIB_ASSIGN_OR_RETURN(auto centres, repository_.ListCentres());
+                 for (const auto& c : centres) {
+                   v1::Centre* out = response->add_centres();
+                   out->set_id(c.id);
+                   out->set_name(c.name);
+                   out->set_created_at(c.created_at);
+                   out->set_study_count(c.study_count);
+                   out->set_instance_count(c.instance_count);
+                 }
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListStudies(grpc::CallbackServerContext* context,
                                                     const v1::ListStudiesRequest* request,
                                                     v1::ListStudiesResponse* response) {
-  return Serve(context, false,
+  return Serve(context, "/tributary.v1.Admin/ListStudies",
+               request->centre().empty() ? "" : "centre=" + request->centre().substr(0, 64),
                [this, request, response](const provenance::Principal& principal) -> absl::Status {
                  int limit = request->limit() <= 0 ? 100 : std::min(request->limit(), 10000);
                  TRIB_ASSIGN_OR_RETURN(
@@ -96,7 +96,7 @@ grpc::ServerUnaryReactor* AdminService::ListStudies(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AdminService::GetStudy(grpc::CallbackServerContext* context,
                                                  const v1::GetStudyRequest* request,
                                                  v1::GetStudyResponse* response) {
-  return Serve(context, false,
+  return Serve(context, "/tributary.v1.Admin/GetStudy", "study=" + std::to_string(request->id()),
                [this, request, response](const provenance::Principal& principal) -> absl::Status {
                  TRIB_ASSIGN_OR_RETURN(auto study, repository_.GetStudy(principal, request->id()));
                  ToProto(study.first, response->mutable_study());
@@ -114,7 +114,7 @@ grpc::ServerUnaryReactor* AdminService::GetStudy(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* AdminService::ListCrossCentreDuplicates(
     grpc::CallbackServerContext* context, const v1::ListCrossCentreDuplicatesRequest* request,
     v1::ListCrossCentreDuplicatesResponse* response) {
-  return Serve(context, true,
+  return Serve(context, "/tributary.v1.Admin/ListCrossCentreDuplicates", "",
                [this, request, response](const provenance::Principal&) -> absl::Status {
                  int limit = request->limit() <= 0 ? 1000 : std::min(request->limit(), 10000);
                  TRIB_ASSIGN_OR_RETURN(auto duplicates, repository_.CrossCentreDuplicates(limit));

@@ -29,10 +29,11 @@ class AdminService final : public v1::Admin::CallbackService {
       v1::ListCrossCentreDuplicatesResponse* response) override;
 
  private:
-  // Authenticates, then runs `body` on the worker pool and finishes the call with its status.
+  // Authorizes `method` (the RPC table), runs `body` on the worker pool, audits the call with
+  // `object` (ids, never PHI) and finishes it with the body's status.
   template <typename Body>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, bool operator_only,
-                                  Body body);
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method,
+                                  std::string object, Body body);
 
   Authenticator& authenticator_;
   provenance::Repository& repository_;

@@ -79,10 +79,19 @@ class BlobReactor final : public grpc::ServerWriteReactor<v1::BlobChunk> {
   BlobReactor(HarmonizationService& service, grpc::CallbackServerContext* context,
               const v1::GetBlobRequest* request) {
     service.pool_.Submit([this, &service, context, request] {
-      absl::StatusOr<std::string> bytes = Load(service, *context, *request);
+      constexpr std::string_view kMethod = "/tributary.v1.Harmonization/GetBlob";
+      provenance::Principal principal;
+      absl::Status allowed = service.authenticator_.Authorize(*context, kMethod, principal);
+      absl::StatusOr<std::string> bytes =
+          allowed.ok() ? Load(service, *request) : absl::StatusOr<std::string>(allowed);
+      grpc::Status status =
+          service.authenticator_.Conclude(*context, kMethod, principal,
+                                          "series=" + std::to_string(request->series_id()) +
+                                              " blob=" + request->sha256().substr(0, 64),
+                                          bytes.status());
       std::lock_guard lock(mutex_);
       if (!bytes.ok()) {
-        Finish(ToGrpcStatus(bytes.status()));
+        Finish(status);
         return;
       }
       bytes_ = std::move(*bytes);
@@ -103,11 +112,7 @@ class BlobReactor final : public grpc::ServerWriteReactor<v1::BlobChunk> {
 
  private:
   static absl::StatusOr<std::string> Load(HarmonizationService& service,
-                                          const grpc::CallbackServerContext& context,
                                           const v1::GetBlobRequest& request) {
-    TRIB_ASSIGN_OR_RETURN(provenance::Principal principal,
-                          service.authenticator_.Authenticate(context));
-    TRIB_RETURN_IF_ERROR(Authenticator::RequireOperator(principal));
     TRIB_ASSIGN_OR_RETURN(auto derivations,
                           service.repository_.ListDerivations(request.series_id()));
     bool derived = false;
@@ -145,14 +150,14 @@ class BlobReactor final : public grpc::ServerWriteReactor<v1::BlobChunk> {
 
 template <typename Body>
 grpc::ServerUnaryReactor* HarmonizationService::Serve(grpc::CallbackServerContext* context,
+                                                      std::string_view method, std::string object,
                                                       Body body) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_.Submit([this, context, body, reactor] {
-    auto principal = authenticator_.Authenticate(*context);
-    if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
-    absl::Status allowed = Authenticator::RequireOperator(*principal);
-    if (!allowed.ok()) return reactor->Finish(ToGrpcStatus(allowed));
-    reactor->Finish(ToGrpcStatus(body()));
+  pool_.Submit([this, context, method, object = std::move(object), body, reactor] {
+    provenance::Principal principal;
+    absl::Status status = authenticator_.Authorize(*context, method, principal);
+    if (status.ok()) status = body();
+    reactor->Finish(authenticator_.Conclude(*context, method, principal, object, status));
   });
   return reactor;
 }
@@ -160,198 +165,219 @@ grpc::ServerUnaryReactor* HarmonizationService::Serve(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* HarmonizationService::ListJobs(grpc::CallbackServerContext* context,
                                                          const v1::ListJobsRequest* request,
                                                          v1::ListJobsResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(auto jobs, repository_.ListJobs(FromProto(request->state()),
-                                                          Limit(request->limit(), 1000)));
-    TRIB_ASSIGN_OR_RETURN(auto names, RecipeNames(repository_));
-    for (const auto& j : jobs) {
-      v1::Job* out = response->add_jobs();
-      out->set_id(j.id);
-      out->set_series_id(j.series_id);
-      out->set_series_instance_uid(j.series_uid);
-      out->set_modality(j.modality);
-      out->set_recipe_sha256(j.recipe_sha256);
-      out->set_recipe_name(names[j.recipe_sha256]);
-      out->set_model_sha256(j.model_sha256);
-      out->set_state(ToProto(j.state));
-      out->set_attempts(j.attempts);
-      out->set_max_attempts(j.max_attempts);
-      out->set_next_attempt_at(j.next_attempt_at);
-      out->set_lease_owner(j.lease_owner);
-      out->set_lease_expires_at(j.lease_expires_at);
-      out->set_last_error(j.last_error);
-      out->set_created_at(j.created_at);
-      out->set_started_at(j.started_at);
-      out->set_finished_at(j.finished_at);
-    }
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/ListJobs", "",
+               [this, request, response]() -> absl::Status {
+                 TRIB_ASSIGN_OR_RETURN(auto jobs,
+                                       repository_.ListJobs(FromProto(request->state()),
+                                                            Limit(request->limit(), 1000)));
+                 TRIB_ASSIGN_OR_RETURN(auto names, RecipeNames(repository_));
+                 for (const auto& j : jobs) {
+                   v1::Job* out = response->add_jobs();
+                   out->set_id(j.id);
+                   out->set_series_id(j.series_id);
+                   out->set_series_instance_uid(j.series_uid);
+                   out->set_modality(j.modality);
+                   out->set_recipe_sha256(j.recipe_sha256);
+                   out->set_recipe_name(names[j.recipe_sha256]);
+                   out->set_model_sha256(j.model_sha256);
+                   out->set_state(ToProto(j.state));
+                   out->set_attempts(j.attempts);
+                   out->set_max_attempts(j.max_attempts);
+                   out->set_next_attempt_at(j.next_attempt_at);
+                   out->set_lease_owner(j.lease_owner);
+                   out->set_lease_expires_at(j.lease_expires_at);
+                   out->set_last_error(j.last_error);
+                   out->set_created_at(j.created_at);
+                   out->set_started_at(j.started_at);
+                   out->set_finished_at(j.finished_at);
+                 }
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::RetryJobs(grpc::CallbackServerContext* context,
                                                           const v1::RetryJobsRequest* request,
                                                           v1::RetryJobsResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    if (request->ids().empty() == !request->all_failed())
-      return absl::InvalidArgumentError("give job ids or all_failed, not both");
-    std::vector<std::int64_t> ids(request->ids().begin(), request->ids().end());
-    TRIB_ASSIGN_OR_RETURN(std::int64_t retried, repository_.RetryJobs(ids));
-    response->set_retried(retried);
-    spdlog::info("{} failed jobs queued again", retried);
-    return absl::OkStatus();
-  });
+  return Serve(
+      context, "/tributary.v1.Harmonization/RetryJobs",
+      request->all_failed() ? "jobs=failed" : "jobs=" + std::to_string(request->ids_size()),
+      [this, request, response]() -> absl::Status {
+        if (request->ids().empty() == !request->all_failed())
+          return absl::InvalidArgumentError("give job ids or all_failed, not both");
+        std::vector<std::int64_t> ids(request->ids().begin(), request->ids().end());
+        TRIB_ASSIGN_OR_RETURN(std::int64_t retried, repository_.RetryJobs(ids));
+        response->set_retried(retried);
+        spdlog::info("{} failed jobs queued again", retried);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::GetQueueStatus(
     grpc::CallbackServerContext* context, const v1::GetQueueStatusRequest*,
     v1::GetQueueStatusResponse* response) {
-  return Serve(context, [this, response]() -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(provenance::JobCounts counts, repository_.CountJobs());
-    TRIB_ASSIGN_OR_RETURN(bool idle, repository_.QueueIdle());
-    response->set_queued(counts.queued);
-    response->set_running(counts.running);
-    response->set_done(counts.done);
-    response->set_failed(counts.failed);
-    response->set_idle(idle);
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/GetQueueStatus", "",
+               [this, response]() -> absl::Status {
+                 TRIB_ASSIGN_OR_RETURN(provenance::JobCounts counts, repository_.CountJobs());
+                 TRIB_ASSIGN_OR_RETURN(bool idle, repository_.QueueIdle());
+                 response->set_queued(counts.queued);
+                 response->set_running(counts.running);
+                 response->set_done(counts.done);
+                 response->set_failed(counts.failed);
+                 response->set_idle(idle);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::ListSeries(grpc::CallbackServerContext* context,
                                                            const v1::ListSeriesRequest* request,
                                                            v1::ListSeriesResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    provenance::SeriesFilter filter;
-    filter.study_id = request->study_id();
-    filter.centre = request->centre();
-    filter.modality = request->modality();
-    filter.limit = Limit(request->limit(), 1000);
-    TRIB_ASSIGN_OR_RETURN(auto series, repository_.ListSeries(filter));
-    for (const auto& s : series) ToProto(s, response->add_series());
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/ListSeries",
+               request->study_id() != 0 ? "study=" + std::to_string(request->study_id()) : "",
+               [this, request, response]() -> absl::Status {
+                 provenance::SeriesFilter filter;
+                 filter.study_id = request->study_id();
+                 filter.centre = request->centre();
+                 filter.modality = request->modality();
+                 filter.limit = Limit(request->limit(), 1000);
+                 TRIB_ASSIGN_OR_RETURN(auto series, repository_.ListSeries(filter));
+                 for (const auto& s : series) ToProto(s, response->add_series());
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::GetSeries(grpc::CallbackServerContext* context,
                                                           const v1::GetSeriesRequest* request,
                                                           v1::GetSeriesResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    if (request->id() <= 0) return absl::InvalidArgumentError("id: a series id");
-    provenance::SeriesFilter filter;
-    filter.series_id = request->id();
-    filter.limit = 1;
-    TRIB_ASSIGN_OR_RETURN(auto series, repository_.ListSeries(filter));
-    if (series.empty()) return absl::NotFoundError("no series " + std::to_string(request->id()));
-    ToProto(series.front(), response->mutable_series());
-    TRIB_ASSIGN_OR_RETURN(auto derivations, repository_.ListDerivations(request->id()));
-    TRIB_ASSIGN_OR_RETURN(auto names, RecipeNames(repository_));
-    for (const auto& d : derivations) {
-      v1::Derivation* out = response->add_derivations();
-      out->set_id(d.id);
-      out->set_job_id(d.job_id);
-      out->set_recipe_sha256(d.recipe_sha256);
-      out->set_recipe_name(names[d.recipe_sha256]);
-      out->set_model_sha256(d.model_sha256);
-      for (const auto& input : d.input_blob_sha256s) out->add_input_blob_sha256(input);
-      for (const auto& o : d.outputs) {
-        v1::DerivationOutput* file = out->add_outputs();
-        file->set_role(o.role);
-        file->set_name(o.name);
-        file->set_blob_sha256(o.blob_sha256);
-        file->set_size(o.size);
-      }
-      out->set_qc_metrics_json(d.qc_metrics_json);
-      out->set_software_versions_json(d.software_versions_json);
-      out->set_timings_json(d.timings_json);
-      out->set_worker(d.worker);
-      out->set_created_at(d.created_at);
-    }
-    return absl::OkStatus();
-  });
+  return Serve(
+      context, "/tributary.v1.Harmonization/GetSeries", "series=" + std::to_string(request->id()),
+      [this, request, response]() -> absl::Status {
+        if (request->id() <= 0) return absl::InvalidArgumentError("id: a series id");
+        provenance::SeriesFilter filter;
+        filter.series_id = request->id();
+        filter.limit = 1;
+        TRIB_ASSIGN_OR_RETURN(auto series, repository_.ListSeries(filter));
+        if (series.empty())
+          return absl::NotFoundError("no series " + std::to_string(request->id()));
+        ToProto(series.front(), response->mutable_series());
+        TRIB_ASSIGN_OR_RETURN(auto derivations, repository_.ListDerivations(request->id()));
+        TRIB_ASSIGN_OR_RETURN(auto names, RecipeNames(repository_));
+        for (const auto& d : derivations) {
+          v1::Derivation* out = response->add_derivations();
+          out->set_id(d.id);
+          out->set_job_id(d.job_id);
+          out->set_recipe_sha256(d.recipe_sha256);
+          out->set_recipe_name(names[d.recipe_sha256]);
+          out->set_model_sha256(d.model_sha256);
+          for (const auto& input : d.input_blob_sha256s) out->add_input_blob_sha256(input);
+          for (const auto& o : d.outputs) {
+            v1::DerivationOutput* file = out->add_outputs();
+            file->set_role(o.role);
+            file->set_name(o.name);
+            file->set_blob_sha256(o.blob_sha256);
+            file->set_size(o.size);
+          }
+          out->set_qc_metrics_json(d.qc_metrics_json);
+          out->set_software_versions_json(d.software_versions_json);
+          out->set_timings_json(d.timings_json);
+          out->set_worker(d.worker);
+          out->set_created_at(d.created_at);
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::ListRecipes(grpc::CallbackServerContext* context,
                                                             const v1::ListRecipesRequest*,
                                                             v1::ListRecipesResponse* response) {
-  return Serve(context, [this, response]() -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(auto recipes, repository_.ListRecipes());
-    for (const auto& r : recipes) ToProto(r, false, response->add_recipes());
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/ListRecipes", "",
+               [this, response]() -> absl::Status {
+                 TRIB_ASSIGN_OR_RETURN(auto recipes, repository_.ListRecipes());
+                 for (const auto& r : recipes) ToProto(r, false, response->add_recipes());
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::GetRecipe(grpc::CallbackServerContext* context,
                                                           const v1::GetRecipeRequest* request,
                                                           v1::GetRecipeResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(auto recipe, operations_.ResolveRecipe(request->name_or_sha256()));
-    ToProto(recipe, true, response->mutable_recipe());
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/GetRecipe",
+               "recipe=" + request->name_or_sha256().substr(0, 64),
+               [this, request, response]() -> absl::Status {
+                 TRIB_ASSIGN_OR_RETURN(auto recipe,
+                                       operations_.ResolveRecipe(request->name_or_sha256()));
+                 ToProto(recipe, true, response->mutable_recipe());
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::AddRecipe(grpc::CallbackServerContext* context,
                                                           const v1::AddRecipeRequest* request,
                                                           v1::AddRecipeResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    if (request->json().size() > (1 << 20))
-      return absl::InvalidArgumentError("a recipe document of more than 1 MiB");
-    TRIB_ASSIGN_OR_RETURN(auto recipe, operations_.AddRecipe(request->json()));
-    ToProto(recipe, true, response->mutable_recipe());
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/AddRecipe", "",
+               [this, request, response]() -> absl::Status {
+                 if (request->json().size() > (1 << 20))
+                   return absl::InvalidArgumentError("a recipe document of more than 1 MiB");
+                 TRIB_ASSIGN_OR_RETURN(auto recipe, operations_.AddRecipe(request->json()));
+                 ToProto(recipe, true, response->mutable_recipe());
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::AssignRecipe(grpc::CallbackServerContext* context,
                                                              const v1::AssignRecipeRequest* request,
                                                              v1::AssignRecipeResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(
-        auto recipe,
-        operations_.AssignRecipe(request->centre(), request->modality(), request->recipe()));
-    ToProto(recipe, false, response->mutable_recipe());
-    return absl::OkStatus();
-  });
+  return Serve(
+      context, "/tributary.v1.Harmonization/AssignRecipe",
+      "recipe=" + request->recipe().substr(0, 64), [this, request, response]() -> absl::Status {
+        TRIB_ASSIGN_OR_RETURN(
+            auto recipe,
+            operations_.AssignRecipe(request->centre(), request->modality(), request->recipe()));
+        ToProto(recipe, false, response->mutable_recipe());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::AddModel(grpc::CallbackServerContext* context,
                                                          const v1::AddModelRequest* request,
                                                          v1::AddModelResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    if (request->json().size() > (16 << 20))
-      return absl::InvalidArgumentError("a model document of more than 16 MiB");
-    TRIB_ASSIGN_OR_RETURN(auto model, operations_.AddModel(request->json()));
-    response->set_sha256(model.sha256);
-    response->set_method(model.method);
-    response->set_recipe_sha256(model.recipe_sha256);
-    return absl::OkStatus();
-  });
+  return Serve(context, "/tributary.v1.Harmonization/AddModel", "",
+               [this, request, response]() -> absl::Status {
+                 if (request->json().size() > (16 << 20))
+                   return absl::InvalidArgumentError("a model document of more than 16 MiB");
+                 TRIB_ASSIGN_OR_RETURN(auto model, operations_.AddModel(request->json()));
+                 response->set_sha256(model.sha256);
+                 response->set_method(model.method);
+                 response->set_recipe_sha256(model.recipe_sha256);
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::Reprocess(grpc::CallbackServerContext* context,
                                                           const v1::ReprocessRequest* request,
                                                           v1::ReprocessResponse* response) {
-  return Serve(context, [this, request, response]() -> absl::Status {
-    ReprocessTarget target;
-    switch (request->target_case()) {
-      case v1::ReprocessRequest::kSeriesId:
-        target.series_id = request->series_id();
-        break;
-      case v1::ReprocessRequest::kStudyId:
-        target.study_id = request->study_id();
-        break;
-      case v1::ReprocessRequest::kCentre:
-        target.centre = request->centre();
-        break;
-      case v1::ReprocessRequest::TARGET_NOT_SET:
-        return absl::InvalidArgumentError("target: a series, a study or a centre");
-    }
-    TRIB_ASSIGN_OR_RETURN(
-        auto result, operations_.Reprocess(request->recipe(), request->model_sha256(), target));
-    response->set_series_count(result.series_count);
-    for (std::int64_t id : result.job_ids) response->add_job_ids(id);
-    return absl::OkStatus();
-  });
+  return Serve(
+      context, "/tributary.v1.Harmonization/Reprocess", "recipe=" + request->recipe().substr(0, 64),
+      [this, request, response]() -> absl::Status {
+        ReprocessTarget target;
+        switch (request->target_case()) {
+          case v1::ReprocessRequest::kSeriesId:
+            target.series_id = request->series_id();
+            break;
+          case v1::ReprocessRequest::kStudyId:
+            target.study_id = request->study_id();
+            break;
+          case v1::ReprocessRequest::kCentre:
+            target.centre = request->centre();
+            break;
+          case v1::ReprocessRequest::TARGET_NOT_SET:
+            return absl::InvalidArgumentError("target: a series, a study or a centre");
+        }
+        TRIB_ASSIGN_OR_RETURN(
+            auto result, operations_.Reprocess(request->recipe(), request->model_sha256(), target));
+        response->set_series_count(result.series_count);
+        for (std::int64_t id : result.job_ids) response->add_job_ids(id);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerWriteReactor<v1::BlobChunk>* HarmonizationService::GetBlob(

@@ -8,7 +8,7 @@
 
 namespace tributary::services {
 
-// tributary.v1.Harmonization (operator token only): the job queue, series and derivations,
+// tributary.v1.Harmonization (roles per rpc_roles.cc): the job queue, series and derivations,
 // recipes and models, reprocessing and derived files. Validation and conversion here; the work
 // in the repository and HarmonizationOperations, on the worker pool.
 class HarmonizationService final : public v1::Harmonization::CallbackService {
@@ -59,9 +59,11 @@ class HarmonizationService final : public v1::Harmonization::CallbackService {
 
  private:
   friend class BlobReactor;
-  // Authenticates as operator, then runs `body` on the worker pool and finishes with its status.
+  // Authorizes `method` (the RPC table), runs `body` on the worker pool, audits the call with
+  // `object` (ids, never PHI) and finishes it with the body's status.
   template <typename Body>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, Body body);
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method,
+                                  std::string object, Body body);
 
   Authenticator& authenticator_;
   provenance::Repository& repository_;

@@ -60,19 +60,17 @@ v1::RejectReason ToProto(RejectReason reason) {
 // finish.
 class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse> {
  public:
-  UploadReactor(IngestService& service, grpc::CallbackServerContext* context) : service_(service) {
+  UploadReactor(IngestService& service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
     service_.pool_.Submit([this, context] {
-      auto principal = service_.authenticator_.Authenticate(*context);
-      if (principal.ok() && principal->role != provenance::Role::kUploader) {
-        principal = absl::PermissionDeniedError(
-            "uploads need a centre's upload token, not the operator token");
-      }
+      provenance::Principal principal;
+      absl::Status allowed = service_.authenticator_.Authorize(*context, kUpload, principal);
       std::lock_guard lock(mutex_);
-      if (!principal.ok()) {
-        FailLocked(principal.status());
+      principal_ = principal;
+      if (!allowed.ok()) {
+        FailLocked(allowed);
         return;
       }
-      principal_ = *principal;
       StartReadLocked();
     });
   }
@@ -291,10 +289,21 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
           outcome_counts_[2], outcome_counts_[3],
           failed_ ? "; stream ended: " + final_status_.error_message() : "");
     }
-    Finish(failed_ ? final_status_ : grpc::Status::OK);
+    // The audit entry is written before the stream is answered (on the pool: it may wait).
+    grpc::Status status = failed_ ? final_status_ : grpc::Status::OK;
+    std::string object =
+        "upload=" + std::to_string(upload_id_) + " files=" + std::to_string(files_seen_);
+    service_.pool_.Submit([this, status, object, principal = principal_] {
+      service_.authenticator_.Conclude(
+          *context_, kUpload, principal, object,
+          absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
+      Finish(status);
+    });
   }
 
+  static constexpr std::string_view kUpload = "/tributary.v1.Ingest/Upload";
   IngestService& service_;
+  grpc::CallbackServerContext* context_;
   std::mutex mutex_;
   std::mutex upload_mutex_;
   provenance::Principal principal_;
@@ -323,67 +332,76 @@ grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>* IngestService::U
   return new UploadReactor(*this, context);
 }
 
+template <typename Body>
+grpc::ServerUnaryReactor* IngestService::Serve(grpc::CallbackServerContext* context,
+                                               std::string_view method, Body body) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_.Submit([this, context, method, body, reactor] {
+    provenance::Principal principal;
+    std::string object;
+    absl::Status status = authenticator_.Authorize(*context, method, principal);
+    if (status.ok()) status = body(principal, object);
+    reactor->Finish(authenticator_.Conclude(*context, method, principal, object, status));
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* IngestService::FindStored(grpc::CallbackServerContext* context,
                                                     const v1::FindStoredRequest* request,
                                                     v1::FindStoredResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_.Submit([this, context, request, response, reactor] {
-    auto principal = authenticator_.Authenticate(*context);
-    if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
-    if (request->sha256_size() > 10000) {
-      return reactor->Finish(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 10000 digests a call"));
-    }
-    std::map<std::string, std::string> by_keyed;
-    std::vector<std::string> keyed;
-    for (const std::string& digest : request->sha256()) {
-      if (!IngestPipeline::IsSha256Hex(digest)) {
-        return reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                            "not a lower-case SHA-256 hex digest: " + digest));
-      }
-      keyed.push_back(pipeline_.KeyedDigest(digest));
-      by_keyed[keyed.back()] = digest;
-    }
-    auto stored = repository_.FindStored(principal->centre_id, keyed);
-    if (!stored.ok()) return reactor->Finish(ToGrpcStatus(stored.status()));
-    for (const auto& [k, study] : *stored) {
-      v1::StoredFile* file = response->add_stored();
-      file->set_sha256(by_keyed[k]);
-      file->set_study_instance_uid(study);
-    }
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
+  return Serve(context, "/tributary.v1.Ingest/FindStored",
+               [this, request, response](const provenance::Principal& principal,
+                                         std::string& object) -> absl::Status {
+                 object = "digests=" + std::to_string(request->sha256_size());
+                 if (request->sha256_size() > 10000)
+                   return absl::InvalidArgumentError("at most 10000 digests a call");
+                 std::map<std::string, std::string> by_keyed;
+                 std::vector<std::string> keyed;
+                 for (const std::string& digest : request->sha256()) {
+                   if (!IngestPipeline::IsSha256Hex(digest))
+                     return absl::InvalidArgumentError("not a lower-case SHA-256 hex digest: " +
+                                                       digest.substr(0, 80));
+                   keyed.push_back(pipeline_.KeyedDigest(digest));
+                   by_keyed[keyed.back()] = digest;
+                 }
+                 TRIB_ASSIGN_OR_RETURN(auto stored,
+                                       repository_.FindStored(principal.centre_id, keyed));
+                 for (const auto& [k, study] : stored) {
+                   v1::StoredFile* file = response->add_stored();
+                   file->set_sha256(by_keyed[k]);
+                   file->set_study_instance_uid(study);
+                 }
+                 return absl::OkStatus();
+               });
 }
 
 grpc::ServerUnaryReactor* IngestService::CompleteStudy(grpc::CallbackServerContext* context,
                                                        const v1::CompleteStudyRequest* request,
                                                        v1::CompleteStudyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_.Submit([this, context, request, response, reactor] {
-    auto principal = authenticator_.Authenticate(*context);
-    if (!principal.ok()) return reactor->Finish(ToGrpcStatus(principal.status()));
-    if (request->study_instance_uid().empty()) {
-      return reactor->Finish(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "study_instance_uid is required"));
-    }
-    auto completion = repository_.CompleteStudy(*principal, request->study_instance_uid(),
-                                                request->expected_instance_count());
-    if (!completion.ok()) return reactor->Finish(ToGrpcStatus(completion.status()));
-    if (completion->complete) {
-      // Harmonization jobs for the study's series; a failure here is answered as such, so the
-      // gateway completes the study again (idempotent), and the sweeper catches up after a crash.
-      auto queued = repository_.EnqueueForCompletedStudy(completion->study_id);
-      if (!queued.ok()) return reactor->Finish(ToGrpcStatus(queued.status()));
-      spdlog::info("study {} complete: {} harmonization jobs queued", completion->study_id,
-                   queued->size());
-    }
-    response->set_stored_instance_count(
-        static_cast<std::uint32_t>(completion->stored_instance_count));
-    response->set_complete(completion->complete);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
+  return Serve(context, "/tributary.v1.Ingest/CompleteStudy",
+               [this, request, response](const provenance::Principal& principal,
+                                         std::string& object) -> absl::Status {
+                 if (request->study_instance_uid().empty())
+                   return absl::InvalidArgumentError("study_instance_uid is required");
+                 TRIB_ASSIGN_OR_RETURN(
+                     auto completion,
+                     repository_.CompleteStudy(principal, request->study_instance_uid(),
+                                               request->expected_instance_count()));
+                 object = "study=" + std::to_string(completion.study_id);
+                 if (completion.complete) {
+                   // Harmonization jobs for the study's series; a failure here is answered as such,
+                   // so the gateway completes the study again (idempotent), and the sweeper catches
+                   // up after a crash.
+                   TRIB_ASSIGN_OR_RETURN(auto queued,
+                                         repository_.EnqueueForCompletedStudy(completion.study_id));
+                   spdlog::info("study {} complete: {} harmonization jobs queued",
+                                completion.study_id, queued.size());
+                 }
+                 response->set_stored_instance_count(
+                     static_cast<std::uint32_t>(completion.stored_instance_count));
+                 response->set_complete(completion.complete);
+                 return absl::OkStatus();
+               });
 }
 
 }  // namespace tributary::services

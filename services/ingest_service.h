@@ -36,6 +36,11 @@ class IngestService final : public v1::Ingest::CallbackService {
 
  private:
   friend class UploadReactor;
+  // Authorizes `method`, runs `body(principal, object)` on the worker pool (the body names the
+  // ids it touched in `object`, for the audit log) and finishes with its status.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method,
+                                  Body body);
   const IngestPipeline& pipeline_;
   Authenticator& authenticator_;
   provenance::Repository& repository_;

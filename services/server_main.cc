@@ -22,6 +22,7 @@
 #include "common/version.h"
 #include "dicom/deidentifier.h"
 #include "dicom/dictionary.h"
+#include "provenance/key_fingerprint.h"
 #include "provenance/repository.h"
 #include "services/admin_service.h"
 #include "services/blob_store.h"
@@ -30,6 +31,8 @@
 #include "services/harmonization_worker.h"
 #include "services/ingest_service.h"
 #include "services/postgres_cluster.h"
+#include "services/security_service.h"
+#include "services/server_security.h"
 #include "services/study_sweeper.h"
 #include "services/tokens.h"
 
@@ -53,6 +56,10 @@ struct ServerOptions {
   std::chrono::milliseconds quiet_period{std::chrono::minutes(10)};
   std::chrono::milliseconds sweep_interval{std::chrono::minutes(1)};
   std::chrono::milliseconds job_lease{std::chrono::minutes(2)};
+  TlsFiles tls;
+  bool insecure = false;
+  bool rotate_key_fingerprint = false;
+  std::string old_key_file;
 };
 
 // "90", "90s", "10m", "1h", "500ms" -> a duration; nullopt when it is none of these.
@@ -110,11 +117,25 @@ class HarmonizationWorkers {
   std::vector<std::jthread> threads_;
 };
 
+// A key inside the data directory goes into every backup of it, with the pseudonyms it links.
+void WarnIfKeyInDataDirectory(const std::string& key_file, const std::string& data_dir) {
+  if (!IsInsideDirectory(key_file, data_dir)) return;
+  spdlog::warn(
+      "the de-identification key {} lies inside the data directory: a backup of {} would carry "
+      "the key that links its pseudonyms to patients. In production keep it elsewhere "
+      "(--key-file, docs/SERVER.md)",
+      key_file, data_dir);
+}
+
 absl::StatusOr<SecretKey> LoadOrCreateKey(const ServerOptions& options) {
-  if (!options.key_file.empty()) return SecretKey::FromFile(options.key_file);
+  if (!options.key_file.empty()) {
+    WarnIfKeyInDataDirectory(options.key_file, options.data_dir);
+    return SecretKey::FromFile(options.key_file);
+  }
   auto from_env = SecretKey::FromEnvironment();
   if (from_env.ok()) return from_env;
   fs::path path = fs::path(options.data_dir) / "deid.key";
+  WarnIfKeyInDataDirectory(path.string(), options.data_dir);
   if (fs::exists(path)) return SecretKey::FromFile(path.string());
   SecretKey key = SecretKey::Generate();
   TRIB_RETURN_IF_ERROR(key.WriteNewFile(path.string()));
@@ -125,9 +146,8 @@ absl::StatusOr<SecretKey> LoadOrCreateKey(const ServerOptions& options) {
 
 absl::StatusOr<std::string> OperatorToken(const fs::path& path) {
   if (fs::exists(path)) {
-    std::ifstream in(path);
-    std::string token;
-    std::getline(in, token);
+    TRIB_ASSIGN_OR_RETURN(std::string token, ReadPrivateFile(path.string(), "operator token file"));
+    token.resize(std::min(token.size(), token.find('\n')));
     if (token.empty()) return absl::FailedPreconditionError(path.string() + " is empty");
     return token;
   }
@@ -159,6 +179,7 @@ int ServeWorker(const ServerOptions& options, sigset_t& signals) {
   }
   std::error_code error;
   fs::create_directories(options.data_dir, error);
+  ::umask(077);
   auto repository = provenance::Repository::Connect(
       options.database_url, static_cast<int>(2 * options.harmonization_workers) + 2);
   if (!repository.ok()) return fail(repository.status());
@@ -192,9 +213,28 @@ int Serve(const ServerOptions& options) {
     spdlog::error("cannot create data directory {}: {}", options.data_dir, error.message());
     return 1;
   }
-  // Private to the server; as root with the embedded cluster, the `postgres` user must be able to
-  // pass through to DATA_DIR/postgres (it still cannot list the folder or read the 0600 files).
-  ::chmod(options.data_dir.c_str(), ::geteuid() == 0 && options.database_url.empty() ? 0711 : 0700);
+  // Everything the server creates from here on (blobs, scratch, keys, tokens) is its user's alone;
+  // missing parents of the data directory were made with the usual modes (the postgres user may
+  // need to pass through them).
+  ::umask(077);
+  // Private to the server; as root with the embedded cluster, the `postgres` group may pass
+  // through to DATA_DIR/postgres (it still cannot list the folder or read the 0600 files).
+  if (absl::Status secured =
+          SecureDataDirectory(options.data_dir, ::geteuid() == 0 && options.database_url.empty());
+      !secured.ok()) {
+    spdlog::error("{}", std::string(secured.message()));
+    return 1;
+  }
+  if (options.rotate_key_fingerprint &&
+      (options.old_key_file.empty() || options.key_file.empty())) {
+    spdlog::error("--rotate-key-fingerprint needs --old-key-file and --key-file");
+    return 2;
+  }
+  auto credentials = MakeServerCredentials(options.tls, options.listen, options.insecure);
+  if (!credentials.ok()) {
+    spdlog::error("{}", std::string(credentials.status().message()));
+    return 2;
+  }
 
   auto fail = [](const absl::Status& status) {
     spdlog::error("{}", std::string(status.message()));
@@ -224,6 +264,22 @@ int Serve(const ServerOptions& options) {
   auto version = (*repository)->Migrate();
   if (!version.ok()) return fail(version.status());
   spdlog::info("database schema version {}", *version);
+  if (options.rotate_key_fingerprint) {
+    auto old_key = SecretKey::FromFile(options.old_key_file);
+    if (!old_key.ok()) return fail(old_key.status());
+    if (absl::Status rotated =
+            provenance::KeyFingerprint::Rotate(url, old_key->Fingerprint(), key->Fingerprint());
+        !rotated.ok())
+      return fail(rotated);
+    spdlog::warn(
+        "key fingerprint changed to {} (the key of {}): from now on the same patient gets new "
+        "pseudonyms and UIDs; studies stored before keep the old ones",
+        key->Fingerprint().substr(0, 16), options.key_file);
+    return 0;
+  }
+  if (absl::Status checked = provenance::KeyFingerprint::Check(url, key->Fingerprint());
+      !checked.ok())
+    return fail(checked);
 
   auto token = OperatorToken(fs::path(options.data_dir) / "operator.token");
   if (!token.ok()) return fail(token.status());
@@ -244,21 +300,24 @@ int Serve(const ServerOptions& options) {
       std::string(reinterpret_cast<const char*>(digest_key.data()), digest_key.size()));
 
   WorkerPool pool(workers);
-  Authenticator authenticator(**repository);
+  AuditLog audit(**repository);
+  Authenticator authenticator(**repository, audit);
   IngestLimits limits;
   limits.max_file_bytes = options.max_file_mb << 20;
   IngestService ingest(pipeline, authenticator, **repository, pool, limits);
   AdminService admin(authenticator, **repository, pool);
   HarmonizationService harmonization(authenticator, **repository, *blobs, pool);
+  SecurityService security(authenticator, **repository, pool);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, *credentials, &port);
   builder.RegisterService(&ingest);
   builder.RegisterService(&admin);
   builder.RegisterService(&harmonization);
+  builder.RegisterService(&security);
   builder.SetMaxReceiveMessageSize(8 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -266,8 +325,12 @@ int Serve(const ServerOptions& options) {
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("tributary-server {} listening on {} (port {}), data in {}, {} workers", kVersion,
-               options.listen, port, options.data_dir, workers);
+  spdlog::info("tributary-server {} listening on {} (port {}, {}), data in {}, {} workers",
+               kVersion, options.listen, port,
+               options.tls.cert.empty()        ? "plaintext"
+               : options.tls.client_ca.empty() ? "TLS"
+                                               : "mutual TLS",
+               options.data_dir, workers);
   spdlog::info("operator token in {}", (fs::path(options.data_dir) / "operator.token").string());
   auto sweeper =
       std::make_unique<StudySweeper>(**repository, options.quiet_period, options.sweep_interval);
@@ -324,6 +387,19 @@ int main(int argc, char** argv) {
   app.add_option("--harmonization-workers", options.harmonization_workers,
                  "Harmonization worker threads (0: none in this process)")
       ->capture_default_str();
+  app.add_option("--tls-cert", options.tls.cert, "Server certificate chain (PEM): serve TLS");
+  app.add_option("--tls-key", options.tls.key,
+                 "Server private key (PEM; owned by the server's user, mode 0600)");
+  app.add_option("--client-ca", options.tls.client_ca,
+                 "CA (PEM) client certificates must chain to: mutual TLS, a client certificate "
+                 "is required");
+  app.add_flag("--insecure", options.insecure,
+               "Allow plaintext gRPC on a non-loopback --listen address (trusted networks only)");
+  app.add_flag("--rotate-key-fingerprint", options.rotate_key_fingerprint,
+               "Record --key-file as the database's key after checking --old-key-file is the "
+               "current one, then exit (docs/SERVER.md, \"Changing the key\")");
+  app.add_option("--old-key-file", options.old_key_file,
+                 "With --rotate-key-fingerprint: the key the database uses now");
   auto duration = [](std::chrono::milliseconds& out) {
     return [&out](const std::string& text) {
       auto parsed = tributary::services::ParseDuration(text);
