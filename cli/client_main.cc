@@ -1,6 +1,7 @@
 // `tributary-client`: the commands that talk to tributary-server (remote_commands.h). Usually
-// reached as `tributary upload|centres|studies|jobs|series|reprocess ...` and `tributary recipes
-// add|assign`, `tributary models add` (or any `recipes`/`models` command given --server).
+// reached as `tributary upload|centres|studies|jobs|series|reprocess|tokens|audit ...` and
+// `tributary recipes add|assign`, `tributary models add` (or any `recipes`/`models` command given
+// --server).
 
 #include <CLI/CLI.hpp>
 #include <string>
@@ -8,6 +9,7 @@
 #include "cli/admin_commands.h"
 #include "cli/harmonization_commands.h"
 #include "cli/run_app.h"
+#include "cli/security_commands.h"
 #include "cli/upload_command.h"
 #include "common/version.h"
 #include "dicom/dictionary.h"
@@ -22,5 +24,6 @@ int main(int argc, char** argv) {
   tributary::cli::AddUploadCommand(app, exit_code);
   tributary::cli::AddAdminCommands(app, exit_code);
   tributary::cli::AddHarmonizationCommands(app, exit_code);
+  tributary::cli::AddSecurityCommands(app, exit_code);
   return tributary::cli::RunApp(app, argc, argv, exit_code);
 }

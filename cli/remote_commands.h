@@ -22,6 +22,8 @@ inline constexpr RemoteCommand kRemoteCommands[] = {
     {"jobs", "The harmonization queue: list, retry, wait (operator token)"},
     {"series", "Stored series and their harmonized derivations; download them (operator token)"},
     {"reprocess", "Queue harmonization with a recipe for a series, study or centre (operator)"},
+    {"tokens", "Create, list and revoke tokens of the three roles (operator token)"},
+    {"audit", "The audit log of every call (operator token)"},
 };
 
 // Commands that run offline in `tributary` but have subcommands that talk to the server: those
