@@ -71,6 +71,31 @@ class CliDeidentify : public ::testing::Test {
   fs::path key_;
 };
 
+// The offline rule is the server's: pseudonyms and every UID derive from the centre.
+TEST_F(CliDeidentify, CentreKeysPseudonymsAndUids) {
+  WriteStudies();
+  auto run = [&](const std::string& centre, const std::string& out) {
+    CommandResult r =
+        Shell(std::string(TRIBUTARY_CLI) + " deidentify " + Quote(dir_ / "in") + " --centre " +
+              centre + " --key-file " + Quote(key_) + " --out " + Quote(dir_ / out));
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    std::set<std::string> parts;  // pseudonym, study, series and SOP UID of every output
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / out)) {
+      fs::path relative = fs::relative(e.path(), dir_ / out);
+      if (e.is_regular_file()) parts.insert(relative.stem().string());
+      if (e.is_directory()) parts.insert(relative.filename().string());
+    }
+    return parts;
+  };
+  std::set<std::string> north = run("north", "north");
+  std::set<std::string> again = run("north", "north-again");
+  std::set<std::string> south = run("south", "south");
+  EXPECT_GE(north.size(), 2u + 2u + 1u + 3u) << "2 patients, 2 studies, series, 3 instances";
+  EXPECT_EQ(north.size(), south.size());
+  EXPECT_EQ(north, again);
+  for (const std::string& part : south) EXPECT_EQ(north.count(part), 0u) << part;
+}
+
 TEST_F(CliDeidentify, KeygenWritesOwnerOnlyKeyAndRefusesToOverwrite) {
   struct stat info {};
   ASSERT_EQ(::stat(key_.c_str(), &info), 0);
