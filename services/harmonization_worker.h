@@ -15,7 +15,9 @@ namespace tributary::services {
 struct HarmonizationWorkerOptions {
   std::string worker_id;  // unique per worker: HarmonizationWorker::ProcessWorkerId() + "/" + n
   std::chrono::milliseconds lease{std::chrono::minutes(2)};  // renewed every lease / 3
-  std::chrono::milliseconds poll{std::chrono::seconds(2)};   // when nothing is due
+  // When nothing is due: one claim query per idle worker and poll, a small cost for picking a
+  // completed study up within half a second.
+  std::chrono::milliseconds poll{std::chrono::milliseconds(500)};
   provenance::RetryPolicy retry;
   std::filesystem::path scratch_dir;  // each job writes its outputs in a private folder here
 };
