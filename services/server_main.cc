@@ -160,6 +160,14 @@ absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
   TRIB_ASSIGN_OR_RETURN(dicom::DeidPolicy policy,
                         dicom::DeidPolicy::FromNames(options.profile, options.options));
   policy.allow_burned_in_annotation = options.allow_burned_in;
+  // Kept UIDs are the same whichever centre sends a study: a second centre would be answered
+  // CONFLICT, which tells it that another centre holds the study.
+  if (policy.Has(dicom::ProfileOption::kRetainUids)) {
+    return absl::InvalidArgumentError(
+        "--option retain-uids is refused by the server: UIDs are keyed by centre so that centres "
+        "sending the same study never collide (docs/SERVER.md); `tributary deidentify` offline "
+        "may keep them");
+  }
   return policy;
 }
 

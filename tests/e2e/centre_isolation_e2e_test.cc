@@ -138,5 +138,19 @@ TEST_F(CentreIsolationE2E, SameStudyFromTwoCentresIsTwoStudiesAndOnlyOperatorsSe
   EXPECT_EQ(Json("studies duplicates --json --token " + server_->operator_token()).size(), 2u);
 }
 
+// Kept UIDs would make two centres' copies of one study collide again.
+TEST(CentreIsolation, ServerRefusesToKeepUids) {
+  fs::path dir = fs::temp_directory_path() / ("trib_iso_retain_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    ServerProcess server(dir / "data", {"--option", "retain-uids"});
+    EXPECT_FALSE(server.Start());
+    EXPECT_NE(ReadFile(server.log()).find("retain-uids is refused"), std::string::npos)
+        << ReadFile(server.log());
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace tributary
