@@ -41,3 +41,13 @@ apt-get install -y --no-install-recommends "${packages[@]}"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$root/build" -j"$(nproc)"
 echo "built: $root/build/bin/tributary (+ tributary-client) and $root/build/bin/tributary-server"
+
+# The same code with AddressSanitizer and UndefinedBehaviorSanitizer, for the tests only
+# (tests/run.sh runs the unit, integration and e2e tiers on it too). TRIBUTARY_NO_SANITIZE_BUILD=1
+# skips it.
+if [ "${TRIBUTARY_NO_SANITIZE_BUILD:-0}" != 1 ]; then
+  cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTRIBUTARY_SANITIZE=ON -DTRIBUTARY_BUILD_BENCH=OFF
+  cmake --build "$root/build-asan" -j"$(nproc)"
+  echo "built with sanitizers: $root/build-asan"
+fi
