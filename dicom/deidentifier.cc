@@ -575,6 +575,14 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   if (!dcmIsaStorageSOPClassUID(sop_class.c_str(), ESSC_All)) {
     return absl::InvalidArgumentError("not a storage SOP class: " + sop_class);
   }
+  // Recorded in provenance as text: a code string (PS3.5 6.2), never bytes PostgreSQL would refuse.
+  for (char c : StringValue(dataset, DCM_Modality)) {
+    if (!(std::isupper(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == ' ' || c == '_')) {
+      return absl::InvalidArgumentError(
+          "malformed DICOM: Modality (0008,0060) is not a code string (A-Z, 0-9, space, _)");
+    }
+  }
   if (StringValue(dataset, DCM_BurnedInAnnotation) == "YES" &&
       !impl_->policy.allow_burned_in_annotation) {
     return absl::FailedPreconditionError(

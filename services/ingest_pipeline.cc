@@ -25,6 +25,15 @@ RejectReason FromRejection(dicom::Rejection rejection) {
   return RejectReason::kMalformed;
 }
 
+// A rejection's detail as it is stored and sent: printable ASCII only. It can quote a value of the
+// file (a SOP class that is not one), which PostgreSQL would refuse as text if it were not UTF-8.
+std::string PrintableDetail(std::string detail) {
+  for (char& c : detail) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7E) c = '?';
+  }
+  return detail;
+}
+
 std::string OptionsText(const dicom::DeidPolicy& policy) {
   std::string out;
   for (const auto& info : dicom::ProfileOptions()) {
@@ -96,7 +105,7 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Reject(std::int64_t upload_id,
   IngestOutcome outcome;
   outcome.status = OutcomeStatus::kRejected;
   outcome.reason = reason;
-  outcome.detail = std::move(detail);
+  outcome.detail = PrintableDetail(std::move(detail));
   TRIB_RETURN_IF_ERROR(repository_.RecordReceipt(upload_id, KeyedDigest(declared_sha256),
                                                  "REJECTED", RejectReasonName(reason),
                                                  outcome.detail));
@@ -113,7 +122,7 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal
   auto reject = [&](RejectReason reason, std::string detail) -> absl::StatusOr<IngestOutcome> {
     outcome.status = OutcomeStatus::kRejected;
     outcome.reason = reason;
-    outcome.detail = std::move(detail);
+    outcome.detail = PrintableDetail(std::move(detail));
     TRIB_RETURN_IF_ERROR(repository_.RecordReceipt(upload_id, keyed, "REJECTED",
                                                    RejectReasonName(reason), outcome.detail));
     return outcome;

@@ -206,6 +206,20 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       std::lock_guard lock(mutex_);
       --files_in_flight_;
       bytes_in_flight_ -= file->bytes.size();
+      // One file never ends the stream: a failure on it (other than the database being out of
+      // reach, which the whole stream must retry) answers that file, nothing stored. The status
+      // message is not passed on: it may quote what the file held.
+      if (!outcome.ok() && outcome.status().code() != absl::StatusCode::kUnavailable) {
+        spdlog::warn("upload {}: a file failed ({}); answered INTERNAL_ERROR", upload_id_,
+                     absl::StatusCodeToString(outcome.status().code()));
+        IngestOutcome failed;
+        failed.status = OutcomeStatus::kRejected;
+        failed.reason = RejectReason::kInternal;
+        failed.detail = "the server failed on this file (" +
+                        absl::StatusCodeToString(outcome.status().code()) +
+                        "); nothing was stored: keep the file and send it again later";
+        outcome = std::move(failed);
+      }
       if (!outcome.ok()) {
         spdlog::warn("upload {}: file not stored, stream failed: {}", upload_id_,
                      outcome.status().ToString());

@@ -314,6 +314,44 @@ class RawUpload {
   std::unique_ptr<grpc::ClientReaderWriter<v1::UploadRequest, v1::UploadResponse>> stream_;
 };
 
+// Corrupted values bound for the database (bytes that are not UTF-8 in a recorded attribute or a
+// rejection's detail) cost their own file a clear rejection and nothing else: the stream goes on.
+TEST_F(ServerE2E, OneCorruptFileNeverEndsTheStream) {
+  StartServer();
+  std::string token = server_->AddCentre("delta");
+  auto variant = [](const std::string& sop, auto edit) {
+    tributary::testing::CtSliceSpec spec;
+    spec.sop_uid = sop;
+    auto file = tributary::testing::MakeCtSlice(spec);
+    edit(*file->getDataset());
+    return tributary::testing::Encode(*file);
+  };
+  std::string bad_modality = variant("1.2.3.4.5.7.1", [](DcmDataset& d) {
+    d.putAndInsertString(DCM_Modality, "C\xC3\x28");  // not UTF-8
+  });
+  std::string bad_class = variant("1.2.3.4.5.7.2", [](DcmDataset& d) {
+    d.putAndInsertString(DCM_SOPClassUID, "1.2.840.\xFF\xFE");
+  });
+  std::string good = variant("1.2.3.4.5.7.3", [](DcmDataset&) {});
+  grpc::Status status;
+  std::map<std::string, v1::FileOutcome> outcomes;
+  {
+    RawUpload upload(server_->address(), token);
+    upload.Send("modality", bad_modality);
+    upload.Send("class", bad_class);
+    upload.Send("good", good);
+    outcomes = upload.Finish(&status);
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(v1::RejectReason_Name(outcomes["modality"].reject_reason()), "MALFORMED")
+      << outcomes["modality"].detail();
+  EXPECT_NE(outcomes["modality"].detail().find("Modality"), std::string::npos);
+  EXPECT_EQ(v1::RejectReason_Name(outcomes["class"].reject_reason()), "NOT_STORAGE_CLASS");
+  EXPECT_EQ(outcomes["class"].detail().find('\xFF'), std::string::npos);
+  EXPECT_EQ(v1::OutcomeStatus_Name(outcomes["good"].status()), "STORED");
+}
+
 TEST_F(ServerE2E, EveryOutcomeAndRejectionReason) {
   StartServer({"--max-file-mb", "1"});
   std::string token = server_->AddCentre("gamma");
