@@ -7,26 +7,12 @@
 #include <map>
 #include <sstream>
 
+#include "tests/unit/csv_table.h"
+
 namespace tributary::dicom {
 namespace {
 
 const std::string kDeidDir = std::string(TRIBUTARY_SHARED_DIR) + "/data/deid";
-
-// Minimal RFC 4180 reader: enough for the standard's CSV export (quoted fields, no newlines).
-std::vector<std::string> SplitCsvLine(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back().push_back(c);
-    }
-  }
-  return fields;
-}
 
 std::string BasicCode(BasicAction action) {
   switch (action) {
@@ -87,11 +73,11 @@ TEST(DeidRuleTable, MatchesStandardCsvWhenPresent) {
     std::ifstream in(kDeidDir + "/" + name);
     std::string line;
     std::getline(in, line);
-    std::vector<std::string> header = SplitCsvLine(line);
+    std::vector<std::string> header = testing::CsvFields(line);
     ASSERT_EQ(header.size(), 16u) << name;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      std::vector<std::string> f = SplitCsvLine(line);
+      std::vector<std::string> f = testing::CsvFields(line);
       ASSERT_EQ(f.size(), 16u) << line;
       ++csv_rows;
       std::string tag = f[0];

@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcvr.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "dicom/deid_rule_table.h"
 #include "dicom/pseudonym.h"
+#include "tests/unit/csv_table.h"
 #include "tests/unit/synthetic_dicom.h"
 
 namespace tributary::dicom {
@@ -57,18 +59,61 @@ struct Plant {
   DcmTagKey tag;
   DcmEVR vr;
   std::string value;
-  Action action;
-  bool searchable;  // value must not occur anywhere in the output bytes
+  std::string code;  // Table E.1-1's action code for this policy (from the CSV)
+  bool searchable;   // value must not occur anywhere in the output bytes
 };
+
+const std::string kDeidCsvDir = std::string(TRIBUTARY_SHARED_DIR) + "/data/deid/";
+
+// The option columns of the CSV, in ProfileOption order.
+constexpr const char* kOptionColumns[kProfileOptionCount] = {"retain_safe_private",
+                                                             "retain_uids",
+                                                             "retain_device_identity",
+                                                             "retain_institution_identity",
+                                                             "retain_patient_characteristics",
+                                                             "retain_long_full_dates",
+                                                             "retain_long_modified_dates",
+                                                             "clean_descriptors",
+                                                             "clean_structured_content",
+                                                             "clean_graphics"};
+
+// The action PS3.15 Table E.1-1 gives a row under `policy`, read from the standard's CSV rather
+// than the engine: an option's K wins over an option's C, either over the basic action.
+std::string TableCode(const std::map<std::string, std::string>& row, const DeidPolicy& policy) {
+  std::string code = row.at("basic_action");
+  bool clean = false;
+  for (std::size_t o = 0; o < kProfileOptionCount; ++o) {
+    if (!policy.Has(static_cast<ProfileOption>(o))) continue;
+    const std::string& cell = row.at(kOptionColumns[o]);
+    if (cell == "K") return "K";
+    if (cell == "C") clean = true;
+  }
+  return clean ? "C" : code;
+}
+
+// YYYYMMDD moved by `days`.
+std::string ShiftedDate(const std::string& date, int days) {
+  using namespace std::chrono;
+  year_month_day ymd{year(std::stoi(date.substr(0, 4))),
+                     month(static_cast<unsigned>(std::stoi(date.substr(4, 2)))),
+                     day(static_cast<unsigned>(std::stoi(date.substr(6, 2))))};
+  year_month_day moved{sys_days(ymd) + std::chrono::days(days)};
+  char out[32];
+  std::snprintf(out, sizeof(out), "%04d%02u%02u", static_cast<int>(moved.year()),
+                static_cast<unsigned>(moved.month()), static_cast<unsigned>(moved.day()));
+  return out;
+}
 
 std::string PlantValue(DcmEVR vr, std::size_t i, const char* prefix, bool& searchable) {
   searchable = true;
   switch (vr) {
     case EVR_UI:
       return Fixed("1.2.826.0.1.3680043.10.9999.1", i, prefix[2] == 'N' ? ".2" : ".1");
-    case EVR_DA:
+    case EVR_DA: {
       searchable = false;
-      return Fixed("1951", i % 12 + 1, "").substr(0, 6) + "15";
+      std::string month = std::to_string(i % 12 + 1);  // a valid date: 1951-MM-15
+      return "1951" + std::string(2 - month.size(), '0') + month + "15";
+    }
     case EVR_DT:
       searchable = false;
       return "19510615123000";
@@ -124,6 +169,11 @@ bool PutPlant(DcmItem& item, const DcmTagKey& key, DcmEVR vr, const std::string&
 class PlantedValues : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
+  std::vector<std::map<std::string, std::string>> table =
+      testing::ReadCsv(kDeidCsvDir + "ps315_table_e1_1_2024b.csv");
+  for (auto& row : testing::ReadCsv(kDeidCsvDir + "ps315_table_e1_1_2026d_additions.csv"))
+    table.push_back(std::move(row));
+  if (table.empty()) GTEST_SKIP() << "Table E.1-1 CSV not found under " << kDeidCsvDir;
   DeidPolicy policy =
       std::string(GetParam()) == "research" ? DeidPolicy::ResearchDefault() : DeidPolicy{};
   DeidRuleTable rules(policy);
@@ -141,30 +191,44 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
       nested_level1->findOrCreateSequenceItem(DCM_PixelMeasuresSequence, nested_level2, -2).good());
 
   std::size_t index = 0;
-  for (const DeidTableRow& row : DeidTableRows()) {
+  struct CleanedDate {
+    DcmTagKey tag;
+    std::string planted;
+  };
+  std::vector<CleanedDate> cleaned_dates;  // shifted dates, checked against the shift
+  for (const auto& row : table) {
     ++index;
-    if (row.match != TagMatch::kExact) continue;
-    DcmTagKey key(row.group, row.element);
-    if (key == DCM_PixelData || row.group == 0x0002 || row.group == 0xFFFA || row.group == 0xFFFC)
+    const std::string& tag_text = row.at("tag");  // "gggg,eeee"; patterns have x digits
+    if (tag_text.size() != 9 || tag_text[4] != ',' ||
+        tag_text.find_first_not_of("0123456789abcdefABCDEF,") != std::string::npos) {
+      continue;  // GGGG,EEEE (private) and repeating groups (50xx, 60xx) are planted below
+    }
+    DcmTagKey key(static_cast<Uint16>(std::stoul(tag_text.substr(0, 4), nullptr, 16)),
+                  static_cast<Uint16>(std::stoul(tag_text.substr(5, 4), nullptr, 16)));
+    if (key == DCM_PixelData || key.getGroup() == 0x0002 || key.getGroup() == 0xFFFA ||
+        key.getGroup() == 0xFFFC)
       continue;
     DcmTag tag(key);
     DcmEVR vr = tag.getEVR();
     if (vr == EVR_UNKNOWN || vr == EVR_UNKNOWN2B || vr == EVR_na) continue;
     if (vr == EVR_ox || vr == EVR_xs || vr == EVR_lt || vr == EVR_px || vr == EVR_up) vr = EVR_OB;
-    Action action = ResolveAction(row, policy);
+    std::string code = TableCode(row, policy);
     for (const char* prefix : {"PHI", "PHN"}) {
       bool searchable = false;
       std::string value = PlantValue(vr, index, prefix, searchable);
       DcmItem& target =
           std::string(prefix) == "PHI" ? static_cast<DcmItem&>(dataset) : *nested_level2;
       if (!PutPlant(target, key, vr, value)) continue;
-      bool keeps = action == Action::kKeep || (action == Action::kClean && vr != EVR_SQ);
+      bool keeps = code == "K" || (code == "C" && vr != EVR_SQ);
       if (key == DCM_PatientID || key == DCM_PatientName) keeps = false;
       if (vr == EVR_SQ) {
         keeps = false;  // the nested InstitutionName marker is removed whatever the sequence's fate
         searchable = !policy.Has(ProfileOption::kRetainInstitutionIdentity);
       }
-      if (!keeps) plants.push_back({key, vr, value, action, searchable});
+      if (code == "C" && vr == EVR_DA && std::string(prefix) == "PHI") {
+        cleaned_dates.push_back({key, value});
+      }
+      if (!keeps) plants.push_back({key, vr, value, code, searchable});
     }
   }
   ASSERT_GT(plants.size(), 300u);
@@ -190,7 +254,7 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
   for (const char* marker :
        {"PHIPRIVATE01X", "PHIPRIVATESEQNAME", "PHIPRIVATENESTEDX", "PHIOVERLAYCOMMENTX",
         "PHIOVERLAYDATABITSX", "PHICURVELABELX", "ACME PHI CREATOR", "ACME NESTED"}) {
-    plants.push_back({DCM_PixelData, EVR_LO, marker, Action::kRemove, true});
+    plants.push_back({DCM_PixelData, EVR_LO, marker, "X", true});
   }
 
   std::string input = Encode(*file);
@@ -212,7 +276,7 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
       ++searched;
       EXPECT_EQ(output.find(plant.value), std::string::npos)
           << DcmTag(plant.tag).getTagName() << " " << plant.tag.toString() << " value "
-          << plant.value << " survived (" << ActionName(plant.action) << ")";
+          << plant.value << " survived (" << plant.code << ")";
       continue;
     }
     // Not searchable as bytes: read it back at the top level.
@@ -221,11 +285,23 @@ TEST_P(PlantedValues, NoneOfTheRemovedValuesSurviveAnywhere) {
     if (parsed->getDataset()->findAndGetElement(plant.tag, element).bad()) continue;  // removed
     if (element->getLength() == 0) continue;                                          // emptied
     element->getOFStringArray(now);
-    if (plant.vr == EVR_TM && plant.action == Action::kClean) continue;
+    if (plant.vr == EVR_TM && plant.code == "C") continue;
     EXPECT_NE(std::string(now.c_str()), plant.value)
-        << DcmTag(plant.tag).getTagName() << " kept its value (" << ActionName(plant.action) << ")";
+        << DcmTag(plant.tag).getTagName() << " kept its value (" << plant.code << ")";
   }
   EXPECT_GT(searched, 250u);
+  // Cleaned dates (modified dates): moved by the patient's shift, exactly.
+  if (policy.Has(ProfileOption::kRetainLongitudinalModifiedDates)) {
+    EXPECT_GT(cleaned_dates.size(), 20u);
+    EXPECT_NE(result->date_shift_days, 0);
+    for (const CleanedDate& date : cleaned_dates) {
+      OFString now;
+      ASSERT_TRUE(parsed->getDataset()->findAndGetOFString(date.tag, now).good())
+          << DcmTag(date.tag).getTagName() << " (C) was removed instead of shifted";
+      EXPECT_EQ(std::string(now.c_str()), ShiftedDate(date.planted, result->date_shift_days))
+          << DcmTag(date.tag).getTagName();
+    }
+  }
   // The identifying values of the synthetic slice itself.
   for (const char* phi : {"DOE", "PID-12345", "19650312", "1.2.826.0.1.3680043.2.1125.1."}) {
     EXPECT_EQ(output.find(phi), std::string::npos) << phi;

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "dicom/deidentifier.h"
+#include "tests/unit/csv_table.h"
 #include "tests/unit/synthetic_dicom.h"
 
 namespace tributary::dicom {
@@ -28,25 +29,6 @@ struct CsvRow {
   std::string vr;
 };
 
-std::vector<std::string> Fields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (c == '"' && quoted && i + 1 < line.size() && line[i + 1] == '"') {
-      fields.back().push_back('"');
-      ++i;
-    } else if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      fields.emplace_back();
-    } else {
-      fields.back().push_back(c);
-    }
-  }
-  return fields;
-}
-
 std::vector<CsvRow> StandardRows() {
   std::ifstream in(std::string(TRIBUTARY_SOURCE_DIR) + "/dicom/tools/ps315_table_e3_10_1.csv");
   EXPECT_TRUE(in.good()) << "dicom/tools/ps315_table_e3_10_1.csv missing";
@@ -55,7 +37,7 @@ std::vector<CsvRow> StandardRows() {
   std::getline(in, line);
   EXPECT_EQ(line, "data_element,private_creator,vr,vm,meaning");
   while (std::getline(in, line)) {
-    std::vector<std::string> f = Fields(line);
+    std::vector<std::string> f = testing::CsvFields(line);
     EXPECT_EQ(f.size(), 5u) << line;
     if (f.size() != 5) continue;
     // "GGGG,xxEE"
