@@ -405,12 +405,35 @@ TEST_F(Database, StudyCompletionAndVisibility) {
   EXPECT_FALSE(repository_->ListStudies(op, p.centre_name, 10).value().empty());
 }
 
+// A rejection is recorded as its keyed digest, outcome, reason and detail, the time and the upload:
+// the row read back holds exactly those, and no column beyond them.
 TEST_F(Database, RejectionsAreRecordedWithoutPhi) {
   Principal p = NewCentre("eta");
   std::int64_t upload = repository_->StartUpload(p, "req").value();
-  EXPECT_TRUE(
+  ASSERT_TRUE(
       repository_->RecordReceipt(upload, std::string(64, '9'), "REJECTED", "NOT_DICOM", "not DICOM")
           .ok());
+  pqxx::connection connection(cluster_->url());
+  pqxx::nontransaction n(connection);
+  pqxx::result rows = n.exec_params(
+      "SELECT original_digest, outcome, reason_code, detail, instance_id IS NULL, "
+      "received_at IS NOT NULL FROM receipts WHERE upload_id = $1",
+      upload);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0].as<std::string>(), std::string(64, '9'));
+  EXPECT_EQ(rows[0][1].as<std::string>(), "REJECTED");
+  EXPECT_EQ(rows[0][2].as<std::string>(), "NOT_DICOM");
+  EXPECT_EQ(rows[0][3].as<std::string>(), "not DICOM");
+  EXPECT_TRUE(rows[0][4].as<bool>());  // no instance: nothing of the file is kept
+  EXPECT_TRUE(rows[0][5].as<bool>());
+  pqxx::result columns = n.exec(
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'receipts' "
+      "ORDER BY column_name");
+  std::vector<std::string> names;
+  for (const auto& row : columns) names.push_back(row[0].as<std::string>());
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"detail", "id", "instance_id", "original_digest", "outcome",
+                                      "reason_code", "received_at", "upload_id"}));
 }
 
 TEST_F(Database, UnreachableDatabaseIsUnavailable) {
