@@ -165,7 +165,8 @@ TEST_F(CliConvert, WritesNiftiThatNibabelReadsWherePixelsBelong) {
   EXPECT_EQ(read.sform_code, 1);
   EXPECT_LT(read.max_qform_sform_difference, 1e-4);
   EXPECT_EQ(read.volume.size, (std::array<std::size_t, 4>{10, 8, 3, 2}));
-  testing::ExpectVoxelsWhereHeadersPutThem(read.volume, slices, 0);
+  // Every pixel of the 6 slices (10 x 8 each) was found where its headers put it.
+  EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(read.volume, slices, 0), 6u * 10 * 8);
 }
 
 TEST_F(CliConvert, NoCompressWritesNiiAndFailedSeriesMakeTheExitNonZero) {
@@ -198,7 +199,10 @@ TEST_F(CliConvert, NoCompressWritesNiiAndFailedSeriesMakeTheExitNonZero) {
   EXPECT_TRUE(sidecar["TributaryReconstruction"].contains("GantryTiltDetectedDegrees"));
   if (!HaveNibabel()) GTEST_SKIP() << "python3-nibabel is not installed for /usr/bin/python3";
   NibabelImage read = ReadWithNibabel(dir_ / "out" / "tilted_2.nii");
-  testing::ExpectVoxelsWhereHeadersPutThem(read.volume, good, 1e-3, true);
+  // Each slice is shifted one more row out of the first slice's field of view: 8, 7 and 6 rows
+  // of 10 pixels stay on the grid.
+  EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(read.volume, good, 1e-3, true),
+            10u * (8 + 7 + 6));
 }
 
 TEST_F(CliConvert, AMissingInputMakesTheExitNonZero) {
