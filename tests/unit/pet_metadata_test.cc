@@ -10,6 +10,7 @@
 #include "dicom/deidentifier.h"
 #include "dicom/series_reader.h"
 #include "tests/unit/synthetic_dicom.h"
+#include "tests/unit/synthetic_series.h"
 
 namespace tributary::dicom {
 namespace {
@@ -51,7 +52,7 @@ common::Metadata BuiltMetadata(const std::vector<std::string>& slices) {
     EXPECT_TRUE(reader.AddBytes(slices[i], "pet" + std::to_string(i)).ok());
   }
   EXPECT_EQ(reader.SeriesUids().size(), 1u);
-  SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_TRUE(series.status.ok()) << series.status;
   EXPECT_EQ(series.volumes.size(), 1u);
   return series.volumes.empty() ? common::Metadata{} : series.volumes.front().metadata;

@@ -217,7 +217,7 @@ TEST(SeriesReader, PixelPaddingValueIsMaskedToTheLowestRealValue) {
     file->getDataset()->putAndInsertUint16(DCM_PixelPaddingValue, static_cast<Uint16>(-2000));
     ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "slice").ok());
   }
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(NumberOf(v.reconstruction, "PaddingVoxelsMasked"), 6);
   EXPECT_EQ(NumberOf(v.reconstruction, "PixelPaddingValue"), -2000);
@@ -345,7 +345,7 @@ TEST(SeriesReader, DecodesLossyJpegBaseline) {
     file->getDataset()->putAndInsertString(DCM_RescaleIntercept, "0");
     ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEGProcess1), "jpeg").ok());
   }
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(v.size, (std::array<std::size_t, 4>{64, 64, 2, 1}));
   EXPECT_EQ(v.pixel_type, common::PixelType::kUint8);
@@ -365,7 +365,7 @@ TEST(SeriesReader, UndecodableJpeg2000FailsItsSeriesWithAReason) {
   d->insert(pixels, true);
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEG2000LosslessOnly), "j2k").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_EQ(series.status.code(), absl::StatusCode::kInvalidArgument) << series.status;
   EXPECT_NE(series.status.message().find("JPEG 2000"), std::string::npos) << series.status;
 }
@@ -436,7 +436,7 @@ TEST(SeriesReader, EnhancedMultiFramePlacesEachFrameByItsFunctionalGroups) {
   }
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(EnhancedInstance(slices), "enhanced").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(v.size, (std::array<std::size_t, 4>{10, 8, 3, 2}));
   EXPECT_NEAR(v.spacing[2], 2, 1e-9);
@@ -464,7 +464,7 @@ TEST(SeriesReader, AddFilesKeepsInputOrderWhateverTheThreads) {
     ASSERT_EQ(statuses.size(), paths.size());
     EXPECT_EQ(reported, paths.size());
     for (std::size_t i = 0; i < paths.size(); ++i) EXPECT_EQ(statuses[i].ok(), i != 2) << i;
-    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
     const common::Volume& v = OnlyVolume(series);
     testing::ExpectVoxelsWhereHeadersPutThem(v, slices, 0);
     voxels.push_back(v.voxels);
@@ -495,7 +495,7 @@ TEST(SeriesReader, PixelDataIsLoadedFromTheFileWhenBuiltWhateverTheFileSize) {
     for (const absl::Status& status : reader.AddFiles(paths, 2, nullptr)) {
       ASSERT_TRUE(status.ok()) << status;
     }
-    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
     EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(series), slices, 0),
               std::size_t{size} * size * slices.size())
         << size;
@@ -601,7 +601,7 @@ TEST(SeriesReader, SiemensMosaicIsCutIntoSlicesPlacedByTheirOwnGeometry) {
   MosaicCase c = MakeMosaic(true);
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(testing::Encode(*c.file), "mosaic").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(v.size, (std::array<std::size_t, 4>{5, 4, 4, 1}));
   EXPECT_NEAR(v.spacing[2], 2.5, 1e-6);
@@ -627,7 +627,7 @@ TEST(SeriesReader, DeidentifiedMosaicIsCutLikeTheOriginal) {
   for (const std::string* bytes : {&original, &deidentified->bytes}) {
     dicom::SeriesReader reader;
     ASSERT_TRUE(reader.AddBytes(*bytes, "mosaic").ok());
-    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
     const common::Volume& v = OnlyVolume(series);
     EXPECT_EQ(v.size, (std::array<std::size_t, 4>{5, 4, 4, 1}));
     EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(v, c.tiles, 0), std::size_t{5 * 4 * 4});
@@ -649,7 +649,7 @@ TEST(SeriesReader, DeidentifiedMosaicIsCutLikeTheOriginal) {
   EXPECT_EQ(stripped->bytes.find("TRIBUTARY"), std::string::npos);
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(stripped->bytes, "stripped").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_NE(std::string(series.status.message()).find("Retain Safe Private"), std::string::npos)
       << series.status;
 }
@@ -658,7 +658,7 @@ TEST(SeriesReader, MosaicWithoutItsImageCountFailsItsSeriesWithAReason) {
   MosaicCase c = MakeMosaic(false);
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(testing::Encode(*c.file), "mosaic").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_FALSE(series.status.ok());
   EXPECT_NE(std::string(series.status.message()).find("NumberOfImagesInMosaic"), std::string::npos)
       << series.status;
@@ -715,7 +715,7 @@ TEST(SeriesReader, Jpeg2000SlicesDecodeExactlyAlsoWhenAFrameSpansFragments) {
     ASSERT_FALSE(bytes.empty());
     ASSERT_TRUE(reader.AddBytes(bytes, "j2k" + std::to_string(i)).ok());
   }
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(series), slices, 0),
             std::size_t{80 * 3});
 }
@@ -727,7 +727,7 @@ TEST(SeriesReader, Jpeg2000MultiFrameWithFramesOverSeveralFragments) {
     PutJpeg2000(*file, slices, 2, offset_table);
     dicom::SeriesReader reader;
     ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEG2000LosslessOnly), "j2k").ok());
-    dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+    dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
     EXPECT_EQ(testing::ExpectVoxelsWhereHeadersPutThem(OnlyVolume(series), slices, 0),
               std::size_t{80 * 3})
         << (offset_table ? "with" : "without") << " an offset table";
@@ -754,7 +754,7 @@ TEST(SeriesReader, Jpeg2000FramesThatCannotBeToldApartFailWithAReason) {
   delete dropped;
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(testing::Encode(*file, EXS_JPEG2000LosslessOnly), "j2k").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_EQ(series.status.code(), absl::StatusCode::kInvalidArgument) << series.status;
   EXPECT_NE(series.status.message().find("fragments"), std::string::npos) << series.status;
 }
@@ -765,7 +765,7 @@ TEST(SeriesReader, RefusesAVolumeLargerThanTheLimitBeforeAllocatingIt) {
   file->getDataset()->putAndInsertUint16(DCM_Columns, 65535);
   dicom::SeriesReader reader;
   ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "huge").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_EQ(series.status.code(), absl::StatusCode::kResourceExhausted) << series.status;
 }
 
@@ -785,7 +785,7 @@ TEST(SeriesReader, ColourImagesFailTheirSeriesWithAReason) {
   auto file = testing::MakeCtSlice();
   file->getDataset()->putAndInsertString(DCM_PhotometricInterpretation, "PALETTE COLOR");
   ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "palette").ok());
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   EXPECT_EQ(series.status.code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(series.status.message().find("colour"), std::string::npos) << series.status;
 }
@@ -808,7 +808,7 @@ TEST(SeriesReader, ThinAndThickBlocksOfAHeadCtMakeOneVolume) {
                           thick ? "ORIGINAL\\PRIMARY\\AXIAL\\ADD" : "ORIGINAL\\PRIMARY\\AXIAL");
     ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "ct" + std::to_string(i)).ok());
   }
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(v.size[2], 25u);  // 0 .. 60 mm every 2.5 mm
   EXPECT_NEAR(v.spacing[2], 2.5, 1e-9);
@@ -840,7 +840,7 @@ TEST(SeriesReader, MagnitudeAndPhaseStillMakeTwoVolumes) {
         DCM_SOPInstanceUID, ("1.2.826.0.1.3680043.2.1125.9.7." + std::to_string(i)).c_str());
     ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "mp" + std::to_string(i)).ok());
   }
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   ASSERT_TRUE(series.status.ok()) << series.status;
   ASSERT_EQ(series.volumes.size(), 2u);
   std::vector<std::string> suffixes = {series.volumes[0].name_suffix,
@@ -881,8 +881,8 @@ TEST_P(DeidentifiedTransferSyntax, GivesTheSameVolumeAsTheOriginal) {
     ASSERT_TRUE(original.AddBytes(bytes, "original").ok());
     ASSERT_TRUE(deidentified.AddBytes(copy->bytes, "deidentified").ok());
   }
-  dicom::SeriesVolumes a = original.BuildSeries(original.SeriesUids().front());
-  dicom::SeriesVolumes b = deidentified.BuildSeries(deidentified.SeriesUids().front());
+  dicom::SeriesVolumes a = original.BuildSeries(testing::FirstSeries(original));
+  dicom::SeriesVolumes b = deidentified.BuildSeries(testing::FirstSeries(deidentified));
   const common::Volume& va = OnlyVolume(a);
   const common::Volume& vb = OnlyVolume(b);
   ASSERT_EQ(va.size[2], 4u);
@@ -936,7 +936,7 @@ TEST(SeriesReader, DisagreeingDiffusionAttributesDropOnlyTheGradients) {
       ASSERT_TRUE(reader.AddBytes(testing::Encode(*file), "dwi").ok());
     }
   }
-  dicom::SeriesVolumes series = reader.BuildSeries(reader.SeriesUids().front());
+  dicom::SeriesVolumes series = reader.BuildSeries(testing::FirstSeries(reader));
   const common::Volume& v = OnlyVolume(series);
   EXPECT_EQ(v.size[3], 2u);
   EXPECT_TRUE(v.diffusion.empty());

@@ -115,4 +115,10 @@ std::size_t ExpectVoxelsWhereHeadersPutThem(const common::Volume& volume,
   return checked;
 }
 
+std::string FirstSeries(const dicom::SeriesReader& reader) {
+  std::vector<std::string> uids = reader.SeriesUids();
+  EXPECT_FALSE(uids.empty()) << "the reader holds no series";
+  return uids.empty() ? std::string() : uids.front();
+}
+
 }  // namespace tributary::testing

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/volume.h"
+#include "dicom/series_reader.h"
 
 namespace tributary::testing {
 
@@ -42,6 +43,10 @@ std::unique_ptr<DcmFileFormat> MakeSeriesSlice(const SliceTruth& truth, int inde
 std::size_t ExpectVoxelsWhereHeadersPutThem(const common::Volume& volume,
                                             const std::vector<SliceTruth>& slices, double tolerance,
                                             bool allow_outside = false);
+
+// The first series a reader holds, or "" (with a test failure) when it holds none: BuildSeries("")
+// then fails cleanly instead of the test reading past an empty list.
+std::string FirstSeries(const dicom::SeriesReader& reader);
 
 // The value of voxel (i, j, k, t), whatever the pixel type.
 double VoxelValue(const common::Volume& volume, std::size_t i, std::size_t j, std::size_t k,

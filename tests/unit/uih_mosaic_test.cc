@@ -125,7 +125,7 @@ TEST(UihMosaic, GridIsCutIntoTilesPlacedByTheirOwnPositions) {
   for (int volume = 0; volume < 2; ++volume) {
     ASSERT_TRUE(reader.AddBytes(UihGrid(volume), "grid " + std::to_string(volume)).ok());
   }
-  ExpectTheGrid(OnlyVolume(reader.BuildSeries(reader.SeriesUids().front())));
+  ExpectTheGrid(OnlyVolume(reader.BuildSeries(testing::FirstSeries(reader))));
 }
 
 // De-identified as the server stores it (research profile): UIH's private block is not on Table
@@ -146,7 +146,7 @@ TEST(UihMosaic, DeidentifiedGridIsCutLikeTheOriginal) {
     EXPECT_NE(deidentified->bytes.find("TRIBUTARY RECONSTRUCTION 1"), std::string::npos);
     ASSERT_TRUE(reader.AddBytes(deidentified->bytes, "deidentified").ok());
   }
-  ExpectTheGrid(OnlyVolume(reader.BuildSeries(reader.SeriesUids().front())));
+  ExpectTheGrid(OnlyVolume(reader.BuildSeries(testing::FirstSeries(reader))));
 
   // Without the Retain Safe Private option the copy has no tile positions, and says why.
   auto strict = dicom::Deidentifier::Create(SecretKey::FromHex(std::string(64, '7')).value(), {});
@@ -155,7 +155,7 @@ TEST(UihMosaic, DeidentifiedGridIsCutLikeTheOriginal) {
   ASSERT_TRUE(stripped.ok()) << stripped.status();
   dicom::SeriesReader stripped_reader;
   ASSERT_TRUE(stripped_reader.AddBytes(stripped->bytes, "stripped").ok());
-  dicom::SeriesVolumes series = stripped_reader.BuildSeries(stripped_reader.SeriesUids().front());
+  dicom::SeriesVolumes series = stripped_reader.BuildSeries(testing::FirstSeries(stripped_reader));
   EXPECT_FALSE(series.status.ok());
 }
 
