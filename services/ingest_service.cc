@@ -58,21 +58,21 @@ v1::RejectReason ToProto(RejectReason reason) {
 // One upload stream. Reads run ahead of the work (pipelining) within a budget of files and bytes in
 // flight, so memory is bounded by the budget, not by the study. Outcomes are written as files
 // finish.
-class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse> {
+class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>,
+                            public std::enable_shared_from_this<UploadReactor> {
  public:
   UploadReactor(IngestService& service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
-    service_.pool_.Submit([this, context] {
-      provenance::Principal principal;
-      absl::Status allowed = service_.authenticator_.Authorize(*context, kUpload, principal);
-      std::lock_guard lock(mutex_);
-      principal_ = principal;
-      if (!allowed.ok()) {
-        FailLocked(allowed);
-        return;
-      }
-      StartReadLocked();
-    });
+      : service_(service), context_(context) {}
+
+  // The reactor owns itself until OnDone; every task it queues holds a reference too, so a task
+  // that runs after a cancelled stream was answered still finds it. Authentication counts as work
+  // in flight, like a file: the stream is not answered (and `context_` stays valid) until it ran.
+  static UploadReactor* Start(IngestService& service, grpc::CallbackServerContext* context) {
+    auto reactor = std::make_shared<UploadReactor>(service, context);
+    reactor->self_ = reactor;
+    reactor->authenticating_ = true;
+    service.pool_.Submit([reactor] { reactor->Authenticate(); });
+    return reactor.get();
   }
 
   void OnReadDone(bool ok) override {
@@ -114,9 +114,24 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     MaybeFinishLocked();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    std::shared_ptr<UploadReactor> self;
+    std::lock_guard lock(mutex_);
+    self_.swap(self);  // `self` may hold the last reference: released after the lock
+  }
 
  private:
+  void Authenticate() {
+    provenance::Principal principal;
+    absl::Status allowed = service_.authenticator_.Authorize(*context_, kUpload, principal);
+    std::lock_guard lock(mutex_);
+    authenticating_ = false;
+    principal_ = principal;
+    if (!allowed.ok()) return FailLocked(allowed);
+    if (failed_) return MaybeFinishLocked();  // cancelled while waiting
+    StartReadLocked();
+  }
+
   struct PendingFile {
     v1::FileHeader header;
     std::string bytes;
@@ -201,7 +216,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     std::shared_ptr<PendingFile> file(std::move(current_));
     ++files_in_flight_;
     bytes_in_flight_ += file->bytes.size();
-    service_.pool_.Submit([this, file] {
+    service_.pool_.Submit([this, self = shared_from_this(), file] {
       absl::StatusOr<IngestOutcome> outcome = Process(*file);
       std::lock_guard lock(mutex_);
       --files_in_flight_;
@@ -292,7 +307,9 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
   }
 
   void MaybeFinishLocked() {
-    if (finished_ || files_in_flight_ > 0 || writing_ || !pending_writes_.empty()) return;
+    if (finished_ || authenticating_ || files_in_flight_ > 0 || writing_ ||
+        !pending_writes_.empty())
+      return;
     if (!failed_ && !reads_done_) return;
     finished_ = true;
     // One line per stream for operators: counts and codes only, never names or identifiers.
@@ -307,7 +324,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     grpc::Status status = failed_ ? final_status_ : grpc::Status::OK;
     std::string object =
         "upload=" + std::to_string(upload_id_) + " files=" + std::to_string(files_seen_);
-    service_.pool_.Submit([this, status, object, principal = principal_] {
+    service_.pool_.Submit([this, self = shared_from_this(), status, object,
+                           principal = principal_] {
       service_.authenticator_.Conclude(
           *context_, kUpload, principal, object,
           absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()));
@@ -339,11 +357,13 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
   bool failed_ = false;
   bool finished_ = false;
   grpc::Status final_status_;
+  bool authenticating_ = false;
+  std::shared_ptr<UploadReactor> self_;
 };
 
 grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>* IngestService::Upload(
     grpc::CallbackServerContext* context) {
-  return new UploadReactor(*this, context);
+  return UploadReactor::Start(*this, context);
 }
 
 template <typename Body>
