@@ -2,6 +2,7 @@
 // embedded PostgreSQL, the CLI binary, and a raw gRPC client for what the CLI never sends.
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -316,6 +317,59 @@ class RawUpload {
 
 // Corrupted values bound for the database (bytes that are not UTF-8 in a recorded attribute or a
 // rejection's detail) cost their own file a clear rejection and nothing else: the stream goes on.
+// In every transfer syntax the project reads, what the server stores is exactly the de-identified
+// data set: each stored blob, dumped by DCMTK's dcmdump, equals the dump of the same instance
+// de-identified offline with the server's key for the same centre, element by element.
+TEST_F(ServerE2E, StoredIsDeidentifiedInEverySyntax) {
+  StartServer();
+  std::string token = server_->AddCentre("epsilon");
+  const E_TransferSyntax syntaxes[] = {EXS_LittleEndianImplicit, EXS_LittleEndianExplicit,
+                                       EXS_BigEndianExplicit,    EXS_DeflatedLittleEndianExplicit,
+                                       EXS_RLELossless,          EXS_JPEGProcess1,
+                                       EXS_JPEGProcess14SV1,     EXS_JPEGLSLossless};
+  int n = 0;
+  for (E_TransferSyntax xfer : syntaxes) {
+    tributary::testing::CtSliceSpec spec;
+    spec.sop_uid = "1.2.826.0.1.3680043.2.1125.90." + std::to_string(++n);
+    spec.bits_allocated = xfer == EXS_JPEGProcess1 ? 8 : 16;
+    auto file = tributary::testing::MakeCtSlice(spec);
+    std::string bytes = tributary::testing::Encode(*file, xfer);
+    ASSERT_FALSE(bytes.empty()) << DcmXfer(xfer).getXferName();
+    WriteFile(dir_ / "in" / ("IM" + std::to_string(n)), bytes);
+  }
+  nlohmann::json report = Upload(token, Quote(dir_ / "in"));
+  ASSERT_EQ(report["summary"]["STORED"], n) << report.dump(1);
+  CommandResult offline =
+      Shell(std::string(TRIBUTARY_CLI) + " deidentify " + Quote(dir_ / "in") + " --out " +
+            Quote(dir_ / "offline") + " --centre epsilon --key-file " +
+            Quote(server_->data_dir() / "deid.key"));
+  ASSERT_EQ(offline.exit_code, 0) << offline.out;
+  // The dumps of the stored blobs, by SOP Instance UID; the transfer syntax of each must be kept.
+  auto dump = [](const fs::path& path) { return Shell("dcmdump -q " + Quote(path), false).out; };
+  auto sop_of = [](const std::string& text) {
+    std::size_t at = text.find("(0008,0018) UI [");
+    return at == std::string::npos ? std::string()
+                                   : text.substr(at + 16, text.find(']', at) - at - 16);
+  };
+  std::map<std::string, std::string> stored;
+  for (const auto& e : fs::recursive_directory_iterator(server_->data_dir() / "blobs" / "sha256")) {
+    if (!e.is_regular_file()) continue;
+    std::string text = dump(e.path());
+    stored[sop_of(text)] = text;
+  }
+  int compared = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_ / "offline")) {
+    if (!e.is_regular_file()) continue;
+    std::string text = dump(e.path());
+    auto it = stored.find(sop_of(text));
+    ASSERT_NE(it, stored.end()) << "no stored instance for " << e.path();
+    EXPECT_EQ(it->second, text) << e.path();
+    EXPECT_NE(text.find("(7fe0,0010)"), std::string::npos) << "no pixel data in " << e.path();
+    ++compared;
+  }
+  EXPECT_EQ(compared, n);
+}
+
 TEST_F(ServerE2E, OneCorruptFileNeverEndsTheStream) {
   StartServer();
   std::string token = server_->AddCentre("delta");
