@@ -91,8 +91,9 @@ template <typename Call>
 grpc::Status WithRetries(Call call) {
   for (int attempt = 1;; ++attempt) {
     grpc::Status status = call();
-    if (status.ok() || status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        attempt >= kMaxAttempts) {
+    bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                     status.error_code() == grpc::StatusCode::ABORTED;
+    if (status.ok() || !transient || attempt >= kMaxAttempts) {
       return status;
     }
     int delay_ms = BackoffMs(attempt);

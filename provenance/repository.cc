@@ -109,6 +109,26 @@ const char* RoleName(Role role) {
   return "?";
 }
 
+namespace {
+
+// What a client may do about a statement PostgreSQL refused (SQLSTATE, Appendix A of its manual):
+// retry a serialization failure or deadlock (ABORTED) or a statement whose outcome is unknown
+// (UNAVAILABLE); never a constraint violation, bad data or anything else, which would fail again.
+absl::Status StatusForSqlState(const std::string& state, const char* what) {
+  auto in_class = [&](std::string_view prefix) { return state.rfind(prefix, 0) == 0; };
+  if (state == "40001" || state == "40P01")
+    return absl::AbortedError(std::string("database transaction rolled back, retry: ") + what);
+  if (state == "40003" || state == "53300")  // statement completion unknown; too many connections
+    return absl::UnavailableError(std::string("database unavailable: ") + what);
+  if (state == "23505") return absl::AlreadyExistsError(std::string("already exists: ") + what);
+  if (in_class("23") || state == "40002")
+    return absl::FailedPreconditionError(std::string("constraint violated: ") + what);
+  if (in_class("22")) return absl::InvalidArgumentError(std::string("invalid value: ") + what);
+  return absl::InternalError(std::string("database error: ") + what);
+}
+
+}  // namespace
+
 struct Repository::Impl {
   std::string url;
   int max_connections;
@@ -163,27 +183,19 @@ struct Repository::Impl {
     } catch (const pqxx::in_doubt_error& e) {
       release();
       return absl::UnavailableError(std::string("database commit outcome unknown: ") + e.what());
-    } catch (const pqxx::transaction_rollback& e) {
-      healthy = true;
-      release();
-      return absl::AbortedError(std::string("database transaction rolled back: ") + e.what());
     } catch (const pqxx::sql_error& e) {
-      healthy = true;
-      release();
-      // Administrator shutdown and similar server-side terminations are transient.
       std::string state = e.sqlstate();
-      if (state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
-        healthy = false;
-        return absl::UnavailableError(std::string("database unavailable: ") + e.what());
-      }
-      // Data exceptions (class 22): a value the caller gave, e.g. JSON that does not parse.
-      if (state.rfind("22", 0) == 0) {
-        return absl::InvalidArgumentError(std::string("invalid value: ") + e.what());
-      }
-      return absl::InternalError(std::string("database error: ") + e.what());
-    } catch (const std::exception& e) {
+      // libpqxx reports some losses of the connection with no SQLSTATE at all.
+      bool lost = state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 ||
+                  (state.empty() && (!connection || !connection->is_open()));
+      healthy = !lost;
       release();
-      return absl::UnavailableError(std::string("database failure: ") + e.what());
+      return lost ? absl::UnavailableError(std::string("database unavailable: ") + e.what())
+                  : StatusForSqlState(state, e.what());
+    } catch (const std::exception& e) {
+      // A libpqxx usage or conversion error, or the body's own: a bug, not worth a retry.
+      release();
+      return absl::InternalError(std::string("database client error: ") + e.what());
     }
   }
 };

@@ -217,7 +217,10 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     ++files_in_flight_;
     bytes_in_flight_ += file->bytes.size();
     service_.pool_.Submit([this, self = shared_from_this(), file] {
+      // A serialization failure or deadlock (ABORTED) is cured by running the file again.
       absl::StatusOr<IngestOutcome> outcome = Process(*file);
+      for (int retry = 0; retry < 3 && absl::IsAborted(outcome.status()); ++retry)
+        outcome = Process(*file);
       std::lock_guard lock(mutex_);
       --files_in_flight_;
       bytes_in_flight_ -= file->bytes.size();
