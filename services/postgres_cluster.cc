@@ -18,7 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::size_t kMaxSocketPath = 100;  // sun_path is 108 bytes with ".s.PGSQL.5432"
+// sun_path holds 107 characters and a NUL; PostgreSQL appends "/.s.PGSQL.5432" (14) to the folder.
+constexpr std::size_t kMaxSocketPath = 107 - 14;
 
 absl::StatusOr<std::string> FindBinDir() {
   std::vector<fs::path> candidates;
