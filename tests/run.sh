@@ -8,6 +8,7 @@ status=0
 ctest --test-dir build --output-on-failure -j2 "$@" || status=$?
 if [ -d build-asan ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j2 -L 'unit|integration|e2e' "$@" || status=$?
 else
