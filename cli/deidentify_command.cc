@@ -16,6 +16,7 @@
 #include "cli/input_files.h"
 #include "common/parallel.h"
 #include "common/secret_key.h"
+#include "common/verified_file.h"
 #include "dicom/deidentifier.h"
 
 namespace tributary::cli {
@@ -68,31 +69,6 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!in) return absl::DataLossError("read error");
   return bytes;
-}
-
-absl::Status WriteFileAtomically(const fs::path& path, std::string_view bytes) {
-  std::error_code error;
-  fs::create_directories(path.parent_path(), error);
-  if (error)
-    return absl::PermissionDeniedError("cannot create " + path.parent_path().string() + ": " +
-                                       error.message());
-  fs::path temp = path;
-  temp += ".tmp." + std::to_string(::getpid()) + "." +
-          std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      fs::remove(temp, error);
-      return absl::ResourceExhaustedError("cannot write " + temp.string());
-    }
-  }
-  fs::rename(temp, path, error);
-  if (error) {
-    fs::remove(temp, error);
-    return absl::InternalError("cannot rename into " + path.string());
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<dicom::SafePrivateTag>> ReadSafePrivateList(const std::string& path) {
@@ -179,7 +155,9 @@ FileResult ProcessOne(const dicom::Deidentifier& deidentifier, const Options& op
       return result;
     }
   }
-  absl::Status written = WriteFileAtomically(output, instance->bytes);
+  // Through a temporary file that is read back and compared before it is renamed into place:
+  // nothing is reported written that did not read back.
+  absl::Status written = WriteFileVerified(output.string(), instance->bytes).status();
   if (!written.ok()) {
     result.reason = std::string(written.message());
     return result;
