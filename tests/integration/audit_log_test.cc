@@ -9,6 +9,7 @@
 
 #include "provenance/repository.h"
 #include "services/postgres_cluster.h"
+#include "tests/integration/fresh_database.h"
 
 namespace tributary::provenance {
 namespace {
@@ -33,27 +34,9 @@ AuditFilter Filter(const std::string& since, std::int64_t token_id, const std::s
   return filter;
 }
 
-class AuditDatabase : public ::testing::Test {
+class AuditDatabase : public FreshDatabase {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("trib_audit_pg_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    auto cluster = services::PostgresCluster::Start(dir_.string(), {.durable = false});
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = std::move(*cluster);
-    auto repository = Repository::Connect(cluster_->url(), 2);
-    ASSERT_TRUE(repository.ok()) << repository.status();
-    repository_ = std::move(*repository);
-    ASSERT_TRUE(repository_->Migrate().ok());
-  }
-  void TearDown() override {
-    repository_.reset();
-    cluster_.reset();
-    fs::remove_all(dir_);
-  }
-  fs::path dir_;
-  std::unique_ptr<services::PostgresCluster> cluster_;
-  std::unique_ptr<Repository> repository_;
+  AuditDatabase() : FreshDatabase("trib_audit_pg_") {}
 };
 
 TEST_F(AuditDatabase, TokensExpireAndAreRevokedAndTheAuditLogIsAppendOnly) {
