@@ -130,22 +130,72 @@ void AddAdminCommands(CLI::App& app, int& exit_code) {
           if (list_options->json) {
             nlohmann::json out = nlohmann::json::array();
             for (const auto& c : response.centres()) {
-              out.push_back({{"id", c.id()},
-                             {"name", c.name()},
-                             {"created_at", c.created_at()},
-                             {"studies", c.study_count()},
-                             {"instances", c.instance_count()}});
+              out.push_back(
+                  {{"id", c.id()},
+                   {"name", c.name()},
+                   {"created_at", c.created_at()},
+                   {"studies", c.study_count()},
+                   {"instances", c.instance_count()},
+                   {"accept_burned_in_annotation", c.policy().accept_burned_in_annotation()},
+                   {"policy_changed_at", c.policy_changed_at()}});
             }
             std::cout << out.dump(2) << "\n";
             return status;
           }
           std::cout << std::left << std::setw(6) << "ID" << std::setw(24) << "CENTRE"
-                    << std::setw(22) << "CREATED" << std::setw(9) << "STUDIES"
-                    << "INSTANCES\n";
+                    << std::setw(22) << "CREATED" << std::setw(9) << "STUDIES" << std::setw(11)
+                    << "INSTANCES"
+                    << "BURNED-IN ANNOTATION\n";
           for (const auto& c : response.centres()) {
             std::cout << std::setw(6) << c.id() << std::setw(24) << c.name() << std::setw(22)
-                      << c.created_at() << std::setw(9) << c.study_count() << c.instance_count()
+                      << c.created_at() << std::setw(9) << c.study_count() << std::setw(11)
+                      << c.instance_count()
+                      << (c.policy().accept_burned_in_annotation() ? "accepted" : "refused")
                       << "\n";
+          }
+          return status;
+        });
+  });
+
+  auto policy_options = std::make_shared<ClientOptions>();
+  auto policy_centre = std::make_shared<std::string>();
+  auto accept_burned_in = std::make_shared<std::string>();
+  CLI::App* policy = centres->add_subcommand(
+      "policy",
+      "Set what one centre's uploads are trusted with (operator); applies to upload streams "
+      "that start afterwards");
+  policy->add_option("name", *policy_centre, "Centre name")->required();
+  policy
+      ->add_option("--accept-burned-in-annotation", *accept_burned_in,
+                   "on: accept instances marked BurnedInAnnotation=YES from this centre (only once "
+                   "the centre cleans identifying text from their pixels); off (the default for "
+                   "every centre): refuse them as BURNED_IN_ANNOTATION")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  AddClientOptions(*policy, *policy_options);
+  policy->callback([policy_options, policy_centre, accept_burned_in, &exit_code] {
+    exit_code = Invoke(
+        "centres policy", *policy_options,
+        [&](v1::Admin::Stub& stub, grpc::ClientContext& context) {
+          v1::SetCentrePolicyRequest request;
+          request.set_centre(*policy_centre);
+          request.mutable_policy()->set_accept_burned_in_annotation(*accept_burned_in == "on");
+          v1::SetCentrePolicyResponse response;
+          grpc::Status status = stub.SetCentrePolicy(&context, request, &response);
+          if (!status.ok()) return status;
+          const bool accepted = response.centre().policy().accept_burned_in_annotation();
+          if (policy_options->json) {
+            std::cout << nlohmann::json{{"id", response.centre().id()},
+                                        {"name", response.centre().name()},
+                                        {"accept_burned_in_annotation", accepted},
+                                        {"policy_changed_at",
+                                         response.centre().policy_changed_at()}}
+                             .dump(2)
+                      << "\n";
+          } else {
+            std::cout << "centre " << response.centre().name() << ": instances marked "
+                      << "BurnedInAnnotation=YES are now " << (accepted ? "accepted" : "refused")
+                      << " (upload streams started from now on)\n";
           }
           return status;
         });

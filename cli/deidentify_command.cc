@@ -101,7 +101,6 @@ absl::StatusOr<dicom::DeidPolicy> MakePolicy(const Options& options) {
     if (!tags.ok()) return tags.status();
     policy.safe_private = std::move(*tags);
   }
-  policy.allow_burned_in_annotation = options.allow_burned_in;
   return policy;
 }
 
@@ -137,9 +136,16 @@ FileResult ProcessOne(const dicom::Deidentifier& deidentifier, const Options& op
     case dicom::DicomKind::kInstance:
       break;
   }
-  auto instance = deidentifier.Deidentify(*bytes, options.centre);
+  dicom::SourcePolicy source;
+  source.accept_burned_in_annotation = options.allow_burned_in;
+  auto instance = deidentifier.Deidentify(*bytes, options.centre, source);
   if (!instance.ok()) {
     result.reason = std::string(instance.status().message());
+    if (dicom::ClassifyRejection(instance.status()) == dicom::Rejection::kBurnedInAnnotation) {
+      result.reason +=
+          " (--allow-burned-in-annotation accepts such instances once their pixels "
+          "have been cleaned)";
+    }
     return result;
   }
   fs::path output = fs::path(options.out) / instance->patient_pseudonym /

@@ -55,8 +55,6 @@ std::vector<SafePrivateTag> DefaultSafePrivateTags();
 struct DeidPolicy {
   std::set<ProfileOption> options;
   std::vector<SafePrivateTag> safe_private = DefaultSafePrivateTags();
-  // BurnedInAnnotation=YES is refused unless this is set.
-  bool allow_burned_in_annotation = false;
 
   bool Has(ProfileOption option) const { return options.count(option) != 0; }
 
@@ -69,6 +67,14 @@ struct DeidPolicy {
   // (ProfileOptions()). retain-full-dates replaces the research profile's retain-modified-dates.
   static absl::StatusOr<DeidPolicy> FromNames(const std::string& profile,
                                               const std::vector<std::string>& options);
+};
+
+// What one source of instances (a centre on the server, the input folder offline) is trusted
+// with, beyond the profile: set per centre by an operator (`tributary centres policy`).
+struct SourcePolicy {
+  // BurnedInAnnotation (0028,0301) = YES is refused unless this is set: only for a source whose
+  // pixels are known to have been cleaned of identifying text.
+  bool accept_burned_in_annotation = false;
 };
 
 // The Table E.1-1 editions this engine implements.

@@ -536,7 +536,8 @@ std::string Deidentifier::MethodDescription() {
 }
 
 absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view part10,
-                                                              std::string_view centre) const {
+                                                              std::string_view centre,
+                                                              const SourcePolicy& source) const {
   switch (ProbeDicom(part10)) {
     case DicomKind::kNotDicom:
       return absl::InvalidArgumentError(
@@ -583,11 +584,10 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
           "malformed DICOM: Modality (0008,0060) is not a code string (A-Z, 0-9, space, _)");
     }
   }
-  if (StringValue(dataset, DCM_BurnedInAnnotation) == "YES" &&
-      !impl_->policy.allow_burned_in_annotation) {
+  const bool burned_in = StringValue(dataset, DCM_BurnedInAnnotation) == "YES";
+  if (burned_in && !source.accept_burned_in_annotation) {
     return absl::FailedPreconditionError(
-        "BurnedInAnnotation is YES: the pixels may show identifying text; refused (allow it per "
-        "centre with the burned-in-annotation policy only after the pixels have been cleaned)");
+        "BurnedInAnnotation is YES: the pixels may show identifying text; refused");
   }
   E_TransferSyntax xfer = dataset.getOriginalXfer();
   if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;
@@ -638,6 +638,7 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
   out.modality = StringValue(dataset, DCM_Modality);
   out.patient_pseudonym = walk.patient.id;
   out.date_shift_days = walk.dates_shifted ? walk.patient.date_shift_days : 0;
+  out.accepted_burned_in_annotation = burned_in;
   return out;
 }
 

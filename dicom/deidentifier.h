@@ -21,6 +21,8 @@ struct DeidentifiedInstance {
   std::string modality;
   std::string patient_pseudonym;
   int date_shift_days = 0;  // 0 when dates were not shifted
+  // BurnedInAnnotation was YES and the source policy accepted it (recorded in provenance).
+  bool accepted_burned_in_annotation = false;
   // InstanceFingerprint of the original SOP Instance UID: the same at every centre. Operators'
   // eyes only: never in `bytes`, never shown to an uploader.
   std::string original_fingerprint;
@@ -47,7 +49,8 @@ Rejection ClassifyRejection(const absl::Status& status);
 // Deidentifier serves any number of threads.
 //
 // Errors: InvalidArgument for input that is not a readable DICOM storage instance (the message says
-// why), FailedPrecondition for an instance the policy refuses (burned-in annotation).
+// why), FailedPrecondition for an instance the source policy refuses (burned-in annotation; the
+// message names no remedy, which depends on the caller: a centre policy or a command-line flag).
 class Deidentifier {
  public:
   static absl::StatusOr<Deidentifier> Create(SecretKey key, DeidPolicy policy);
@@ -55,8 +58,8 @@ class Deidentifier {
   Deidentifier& operator=(Deidentifier&&) noexcept;
   ~Deidentifier();
 
-  absl::StatusOr<DeidentifiedInstance> Deidentify(std::string_view part10,
-                                                  std::string_view centre) const;
+  absl::StatusOr<DeidentifiedInstance> Deidentify(std::string_view part10, std::string_view centre,
+                                                  const SourcePolicy& source = {}) const;
 
   const DeidPolicy& policy() const;
   // The value written to DeidentificationMethod (0012,0063), first value.

@@ -16,12 +16,19 @@ struct Principal {
   std::int64_t expires_at_unix = 0;  // 0: never
 };
 
+// What an operator trusts one centre with (dicom::SourcePolicy, as stored).
+struct CentrePolicy {
+  bool accept_burned_in_annotation = false;
+};
+
 struct CentreSummary {
   std::int64_t id = 0;
   std::string name;
   std::string created_at;
   std::int64_t study_count = 0;
   std::int64_t instance_count = 0;
+  CentrePolicy policy;
+  std::string policy_changed_at;  // RFC 3339; empty while the defaults apply
 };
 
 // Everything recorded for one stored, de-identified instance.

@@ -301,21 +301,69 @@ absl::StatusOr<Principal> Repository::Authenticate(const std::string& token_sha2
   return **found;
 }
 
+namespace {
+
+constexpr const char* kCentreColumns =
+    "c.id, c.name, to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "(SELECT count(*) FROM studies s JOIN patients p ON p.id = s.patient_id WHERE p.centre_id = "
+    "c.id), (SELECT count(*) FROM instances i WHERE i.centre_id = c.id), "
+    "c.accept_burned_in_annotation, coalesce(to_char(c.policy_changed_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '')";
+
+CentreSummary CentreFromRow(const pqxx::row& row) {
+  CentreSummary centre;
+  centre.id = row[0].as<std::int64_t>();
+  centre.name = row[1].as<std::string>();
+  centre.created_at = row[2].as<std::string>();
+  centre.study_count = row[3].as<std::int64_t>();
+  centre.instance_count = row[4].as<std::int64_t>();
+  centre.policy.accept_burned_in_annotation = row[5].as<bool>();
+  centre.policy_changed_at = row[6].as<std::string>();
+  return centre;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<CentreSummary>> Repository::ListCentres() {
   return impl_->Transact([](pqxx::work& w) {
     std::vector<CentreSummary> centres;
-    for (const auto& row : w.exec("SELECT c.id, c.name, to_char(c.created_at AT TIME ZONE 'UTC', "
-                                  "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                                  "(SELECT count(*) FROM studies s JOIN patients p ON p.id = "
-                                  "s.patient_id WHERE p.centre_id = c.id), "
-                                  "(SELECT count(*) FROM instances i WHERE i.centre_id = c.id) "
-                                  "FROM centres c ORDER BY c.name")) {
-      centres.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
-                         row[2].as<std::string>(), row[3].as<std::int64_t>(),
-                         row[4].as<std::int64_t>()});
+    for (const auto& row :
+         w.exec(std::string("SELECT ") + kCentreColumns + " FROM centres c ORDER BY c.name")) {
+      centres.push_back(CentreFromRow(row));
     }
     return centres;
   });
+}
+
+absl::StatusOr<CentreSummary> Repository::SetCentrePolicy(const std::string& name,
+                                                          const CentrePolicy& policy) {
+  auto result = impl_->Transact([&](pqxx::work& w) -> std::optional<CentreSummary> {
+    pqxx::result updated = w.exec_params(
+        "UPDATE centres SET accept_burned_in_annotation = $2, policy_changed_at = now() "
+        "WHERE name = $1 RETURNING id",
+        name, policy.accept_burned_in_annotation);
+    if (updated.empty()) return std::nullopt;
+    return CentreFromRow(
+        w.exec_params1(std::string("SELECT ") + kCentreColumns + " FROM centres c WHERE c.id = $1",
+                       updated[0][0].as<std::int64_t>()));
+  });
+  if (!result.ok()) return result.status();
+  if (!*result) return absl::NotFoundError("no centre named '" + name + "'");
+  return **result;
+}
+
+absl::StatusOr<CentrePolicy> Repository::GetCentrePolicy(std::int64_t centre_id) {
+  auto result = impl_->Transact([&](pqxx::work& w) -> std::optional<CentrePolicy> {
+    pqxx::result row =
+        w.exec_params("SELECT accept_burned_in_annotation FROM centres WHERE id = $1", centre_id);
+    if (row.empty()) return std::nullopt;
+    CentrePolicy policy;
+    policy.accept_burned_in_annotation = row[0][0].as<bool>();
+    return policy;
+  });
+  if (!result.ok()) return result.status();
+  if (!*result) return absl::NotFoundError("the token's centre no longer exists");
+  return **result;
 }
 
 absl::StatusOr<std::int64_t> Repository::StartUpload(const Principal& principal,

@@ -35,6 +35,11 @@ class Repository {
   // Unauthenticated for unknown, revoked and expired tokens.
   absl::StatusOr<Principal> Authenticate(const std::string& token_sha256);
   absl::StatusOr<std::vector<CentreSummary>> ListCentres();
+  // NotFound for an unknown centre name.
+  absl::StatusOr<CentreSummary> SetCentrePolicy(const std::string& name,
+                                                const CentrePolicy& policy);
+  // The policy an upload stream of the centre applies, read when the stream starts.
+  absl::StatusOr<CentrePolicy> GetCentrePolicy(std::int64_t centre_id);
   // InvalidArgument: an uploader without a centre or another role with one; NotFound: no such
   // centre.
   absl::StatusOr<TokenInfo> CreateToken(const NewToken& token);

@@ -23,6 +23,16 @@ void ToProto(const provenance::StudySummary& s, v1::Study* out) {
   out->set_expected_instance_count(static_cast<std::uint32_t>(s.expected_instance_count));
 }
 
+void ToProto(const provenance::CentreSummary& c, v1::Centre* out) {
+  out->set_id(c.id);
+  out->set_name(c.name);
+  out->set_created_at(c.created_at);
+  out->set_study_count(c.study_count);
+  out->set_instance_count(c.instance_count);
+  out->mutable_policy()->set_accept_burned_in_annotation(c.policy.accept_burned_in_annotation);
+  out->set_policy_changed_at(c.policy_changed_at);
+}
+
 }  // namespace
 
 template <typename Body>
@@ -52,9 +62,7 @@ grpc::ServerUnaryReactor* AdminService::AddCentre(grpc::CallbackServerContext* c
                  std::string token = NewToken();
                  TRIB_ASSIGN_OR_RETURN(provenance::CentreSummary centre,
                                        repository_.AddCentre(request->name(), TokenDigest(token)));
-                 response->mutable_centre()->set_id(centre.id);
-                 response->mutable_centre()->set_name(centre.name);
-                 response->mutable_centre()->set_created_at(centre.created_at);
+                 ToProto(centre, response->mutable_centre());
                  response->set_upload_token(token);
                  spdlog::info("centre {} added (id {})", centre.name, centre.id);
                  return absl::OkStatus();
@@ -67,14 +75,28 @@ grpc::ServerUnaryReactor* AdminService::ListCentres(grpc::CallbackServerContext*
   return Serve(context, "/tributary.v1.Admin/ListCentres", "",
                [this, response](const provenance::Principal&) -> absl::Status {
                  TRIB_ASSIGN_OR_RETURN(auto centres, repository_.ListCentres());
-                 for (const auto& c : centres) {
-                   v1::Centre* out = response->add_centres();
-                   out->set_id(c.id);
-                   out->set_name(c.name);
-                   out->set_created_at(c.created_at);
-                   out->set_study_count(c.study_count);
-                   out->set_instance_count(c.instance_count);
-                 }
+                 for (const auto& c : centres) ToProto(c, response->add_centres());
+                 return absl::OkStatus();
+               });
+}
+
+grpc::ServerUnaryReactor* AdminService::SetCentrePolicy(grpc::CallbackServerContext* context,
+                                                        const v1::SetCentrePolicyRequest* request,
+                                                        v1::SetCentrePolicyResponse* response) {
+  const bool accept = request->policy().accept_burned_in_annotation();
+  return Serve(context, "/tributary.v1.Admin/SetCentrePolicy",
+               "centre=" + request->centre().substr(0, 64) +
+                   " accept_burned_in_annotation=" + (accept ? "true" : "false"),
+               [this, request, response, accept](const provenance::Principal&) -> absl::Status {
+                 if (request->centre().empty())
+                   return absl::InvalidArgumentError("no centre named");
+                 provenance::CentrePolicy policy;
+                 policy.accept_burned_in_annotation = accept;
+                 TRIB_ASSIGN_OR_RETURN(provenance::CentreSummary centre,
+                                       repository_.SetCentrePolicy(request->centre(), policy));
+                 ToProto(centre, response->mutable_centre());
+                 spdlog::info("centre {} policy: accept burned-in annotation {}", centre.name,
+                              accept ? "on" : "off");
                  return absl::OkStatus();
                });
 }

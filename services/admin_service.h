@@ -18,6 +18,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListCentres(grpc::CallbackServerContext* context,
                                         const v1::ListCentresRequest* request,
                                         v1::ListCentresResponse* response) override;
+  grpc::ServerUnaryReactor* SetCentrePolicy(grpc::CallbackServerContext* context,
+                                            const v1::SetCentrePolicyRequest* request,
+                                            v1::SetCentrePolicyResponse* response) override;
   grpc::ServerUnaryReactor* ListStudies(grpc::CallbackServerContext* context,
                                         const v1::ListStudiesRequest* request,
                                         v1::ListStudiesResponse* response) override;

@@ -112,10 +112,10 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Reject(std::int64_t upload_id,
   return outcome;
 }
 
-absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal& principal,
-                                                     std::int64_t upload_id,
-                                                     const std::string& declared_sha256,
-                                                     std::string_view bytes) const {
+absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(
+    const provenance::Principal& principal, std::int64_t upload_id,
+    const std::string& declared_sha256, std::string_view bytes,
+    const provenance::CentrePolicy& centre_policy) const {
   IngestOutcome outcome;
   std::string actual = ToHex(Sha256(bytes));
   std::string keyed = KeyedDigest(actual);
@@ -145,10 +145,20 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal
     return outcome;
   }
 
-  auto instance = deidentifier_.Deidentify(bytes, principal.centre_name);
+  dicom::SourcePolicy source;
+  source.accept_burned_in_annotation = centre_policy.accept_burned_in_annotation;
+  auto instance = deidentifier_.Deidentify(bytes, principal.centre_name, source);
   if (!instance.ok()) {
-    return reject(FromRejection(dicom::ClassifyRejection(instance.status())),
-                  std::string(instance.status().message()));
+    RejectReason reason = FromRejection(dicom::ClassifyRejection(instance.status()));
+    std::string detail(instance.status().message());
+    if (reason == RejectReason::kBurnedInAnnotation) {
+      // The uploader's own centre only; the remedy is an operator's decision.
+      detail += " by centre " + principal.centre_name +
+                "'s policy (an operator can accept such instances with `tributary centres policy " +
+                principal.centre_name +
+                " --accept-burned-in-annotation on` once the centre cleans their pixels)";
+    }
+    return reject(reason, std::move(detail));
   }
   TRIB_ASSIGN_OR_RETURN(BlobStore::Stored blob, blobs_.Put(instance->bytes));
 
@@ -168,6 +178,11 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(const provenance::Principal
   record.original_fingerprint = instance->original_fingerprint;
   record.profile_edition = dicom::Deidentifier::MethodDescription();
   record.options = OptionsText(deidentifier_.policy());
+  // Lineage: this instance's pixels may show text, accepted under the centre's policy.
+  if (instance->accepted_burned_in_annotation) {
+    record.options += record.options.empty() ? "" : ",";
+    record.options += "accepted-burned-in-annotation";
+  }
   record.software_version = std::string("tributary ") + kVersion;
   record.date_shift_days = instance->date_shift_days;
   TRIB_ASSIGN_OR_RETURN(provenance::StoredInstance stored, repository_.RecordInstance(record));

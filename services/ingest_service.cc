@@ -267,20 +267,26 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
 
   absl::StatusOr<IngestOutcome> Process(const PendingFile& file) {
     std::int64_t upload_id = 0;
+    provenance::CentrePolicy centre_policy;
     {
       std::lock_guard lock(upload_mutex_);
       if (upload_id_ == 0) {
         std::string request_id =
             request_id_.empty() ? "server-" + NewToken().substr(4, 32) : request_id_;
+        // The centre's policy as it is when the stream starts applies to the whole stream.
+        TRIB_ASSIGN_OR_RETURN(centre_policy_,
+                              service_.repository_.GetCentrePolicy(principal_.centre_id));
         TRIB_ASSIGN_OR_RETURN(upload_id_, service_.repository_.StartUpload(principal_, request_id));
       }
       upload_id = upload_id_;
+      centre_policy = centre_policy_;
     }
     if (file.early_reject != RejectReason::kNone) {
       return service_.pipeline_.Reject(upload_id, file.header.sha256(), file.early_reject,
                                        file.detail);
     }
-    return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(), file.bytes);
+    return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(), file.bytes,
+                                     centre_policy);
   }
 
   bool HasBudgetLocked() const {
@@ -344,6 +350,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
   provenance::Principal principal_;
   std::string request_id_;
   std::int64_t upload_id_ = 0;
+  provenance::CentrePolicy centre_policy_;  // guarded by upload_mutex_
   v1::UploadRequest request_;
   v1::UploadResponse write_;
   std::deque<v1::UploadResponse> pending_writes_;

@@ -22,6 +22,7 @@ constexpr std::array kRules = {
     // Operators: centres, tokens, the audit log.
     RpcRule{"/tributary.v1.Admin/AddCentre", kOperator, kChanges},
     RpcRule{"/tributary.v1.Admin/ListCentres", kOperator, kReads},
+    RpcRule{"/tributary.v1.Admin/SetCentrePolicy", kOperator, kChanges},
     RpcRule{"/tributary.v1.Security/CreateToken", kOperator, kChanges},
     RpcRule{"/tributary.v1.Security/ListTokens", kOperator, kReads},
     RpcRule{"/tributary.v1.Security/RevokeToken", kOperator, kChanges},

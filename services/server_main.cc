@@ -159,7 +159,12 @@ absl::StatusOr<std::string> OperatorToken(const fs::path& path) {
 absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
   TRIB_ASSIGN_OR_RETURN(dicom::DeidPolicy policy,
                         dicom::DeidPolicy::FromNames(options.profile, options.options));
-  policy.allow_burned_in_annotation = options.allow_burned_in;
+  if (options.allow_burned_in) {
+    return absl::InvalidArgumentError(
+        "--allow-burned-in-annotation is no longer a server switch: burned-in annotation is "
+        "accepted per centre, by an operator (`tributary centres policy CENTRE "
+        "--accept-burned-in-annotation on`; docs/SERVER.md)");
+  }
   // Kept UIDs are the same whichever centre sends a study: a second centre would be answered
   // CONFLICT, which tells it that another centre holds the study.
   if (policy.Has(dicom::ProfileOption::kRetainUids)) {
@@ -248,10 +253,14 @@ int Serve(const ServerOptions& options) {
     spdlog::error("{}", std::string(status.message()));
     return 1;
   };
+  // Options first: a refused option must not leave a new key behind.
+  auto policy = MakePolicy(options);
+  if (!policy.ok()) {
+    spdlog::error("{}", std::string(policy.status().message()));
+    return 2;
+  }
   auto key = LoadOrCreateKey(options);
   if (!key.ok()) return fail(key.status());
-  auto policy = MakePolicy(options);
-  if (!policy.ok()) return fail(policy.status());
 
   std::unique_ptr<PostgresCluster> cluster;
   std::string url = options.database_url;
@@ -381,8 +390,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--option", options.options,
                  "Add a de-identification profile option (see docs/DEIDENTIFICATION.md)");
-  app.add_flag("--allow-burned-in-annotation", options.allow_burned_in,
-               "Accept BurnedInAnnotation=YES (only where pixels are known to be clean)");
+  // Former global switch, now per centre: kept (hidden) only to say so instead of "unknown option".
+  app.add_flag("--allow-burned-in-annotation", options.allow_burned_in)->group("");
   app.add_option("--workers", options.workers,
                  "Worker threads (default: four per core, at least 16)");
   app.add_option("--max-file-mb", options.max_file_mb, "Largest accepted file in MiB")

@@ -1,9 +1,11 @@
 // Issue 10 A: two centres that send the same original study never collide and never learn of each
 // other; only an operator sees that the study came from both.
+#include <dcmtk/dcmdata/dcdeftag.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -153,4 +155,126 @@ TEST(CentreIsolation, ServerRefusesToKeepUids) {
 }
 
 }  // namespace
+// Issue 10 F: BurnedInAnnotation is accepted per centre, by an operator, never by one global
+// switch.
+TEST_F(CentreIsolationE2E, BurnedInAnnotationIsAPerCentrePolicy) {
+  std::string clean = server_->AddCentre("clean-pixels");
+  std::string other = server_->AddCentre("other-site");
+  auto burned = [&](const fs::path& folder, const std::string& uid) {
+    tributary::testing::CtSliceSpec spec;
+    spec.sop_uid = uid;
+    auto file = tributary::testing::MakeCtSlice(spec);
+    file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
+    WriteFile(folder / "burned.dcm", tributary::testing::Encode(*file));
+  };
+  burned(dir_ / "clean", "1.2.826.0.1.3680043.2.1125.71.1");
+  burned(dir_ / "other", "1.2.826.0.1.3680043.2.1125.71.2");
+
+  // The default for every centre: refused, with the remedy named for the uploader's own centre.
+  nlohmann::json refused = Json("upload " + Quote(dir_ / "clean") + " --json --token " + clean, 1);
+  ASSERT_EQ(refused["files"].size(), 1u) << refused;
+  const std::string reason = refused["files"][0].value("reason", "");
+  EXPECT_EQ(reason.rfind("BURNED_IN_ANNOTATION: ", 0), 0u) << refused;
+  EXPECT_NE(reason.find("tributary centres policy clean-pixels --accept-burned-in-annotation on"),
+            std::string::npos)
+      << refused;
+
+  // Only an operator may change a policy.
+  CommandResult by_uploader = Shell(server_->Cli(
+      "centres policy clean-pixels --accept-burned-in-annotation on --token " + clean));
+  EXPECT_EQ(by_uploader.exit_code, 4) << by_uploader.out;
+  CommandResult unknown =
+      Shell(server_->Cli("centres policy no-such-centre --accept-burned-in-annotation on --token " +
+                         server_->operator_token()));
+  EXPECT_NE(unknown.exit_code, 0) << unknown.out;
+  EXPECT_NE(unknown.out.find("no centre named 'no-such-centre'"), std::string::npos) << unknown.out;
+  CommandResult bad_value =
+      Shell(server_->Cli("centres policy clean-pixels --accept-burned-in-annotation yes --token " +
+                         server_->operator_token()));
+  EXPECT_NE(bad_value.exit_code, 0) << bad_value.out;
+
+  nlohmann::json set = Json(
+      "centres policy clean-pixels --accept-burned-in-annotation on --json "
+      "--token " +
+      server_->operator_token());
+  EXPECT_EQ(set["accept_burned_in_annotation"], true) << set;
+  EXPECT_FALSE(set["policy_changed_at"].get<std::string>().empty()) << set;
+
+  nlohmann::json centres = Json("centres list --json --token " + server_->operator_token());
+  std::map<std::string, bool> accepts;
+  for (const auto& c : centres) {
+    accepts[c["name"].get<std::string>()] = c["accept_burned_in_annotation"].get<bool>();
+  }
+  EXPECT_EQ(accepts, (std::map<std::string, bool>{{"clean-pixels", true}, {"other-site", false}}));
+
+  // The accepting centre's next stream stores the instance; the other centre's is still refused.
+  nlohmann::json stored = Json("upload " + Quote(dir_ / "clean") + " --json --token " + clean);
+  EXPECT_EQ(stored["summary"]["STORED"], 1) << stored;
+  CommandResult other_run =
+      Shell(server_->Cli("upload " + Quote(dir_ / "other") + " --json --token " + other));
+  EXPECT_EQ(other_run.exit_code, 1) << other_run.out;
+  EXPECT_NE(other_run.out.find("BURNED_IN_ANNOTATION"), std::string::npos) << other_run.out;
+  EXPECT_EQ(other_run.out.find("clean-pixels"), std::string::npos)
+      << "another centre's policy is not named to an uploader: " << other_run.out;
+
+  // Lineage: the stored instance says it was accepted under the policy; the stored bytes keep
+  // BurnedInAnnotation=YES (dcmdump, an independent reader).
+  std::string psql;
+  for (const auto& e : fs::directory_iterator("/usr/lib/postgresql"))
+    psql = (e.path() / "bin" / "psql").string();
+  CommandResult options = Shell(
+      psql + " -X -w -At 'host=" + (server_->data_dir() / "postgres" / "run").string() +
+      " dbname=tributary user=tributary' -c 'SELECT m.options FROM instances i JOIN deid_methods m "
+      "ON m.id = i.deid_method_id'");
+  ASSERT_EQ(options.exit_code, 0) << options.out;
+  EXPECT_NE(options.out.find("accepted-burned-in-annotation"), std::string::npos) << options.out;
+  int blobs = 0;
+  for (const auto& e : fs::recursive_directory_iterator(server_->data_dir() / "blobs" / "sha256")) {
+    if (!e.is_regular_file()) continue;
+    ++blobs;
+    CommandResult dump = Shell("dcmdump -q +P 0028,0301 " + Quote(e.path()));
+    EXPECT_NE(dump.out.find("[YES]"), std::string::npos) << dump.out;
+  }
+  EXPECT_EQ(blobs, 1);
+
+  // Turned off again, the centre's next stream is refused again.
+  Json("centres policy clean-pixels --accept-burned-in-annotation off --json --token " +
+       server_->operator_token());
+  burned(dir_ / "clean-later", "1.2.826.0.1.3680043.2.1125.71.3");
+  Json("upload " + Quote(dir_ / "clean-later") + " --json --token " + clean, 1);
+
+  // The audit log has every attempt: the uploader's (refused), the unknown centre's (NOT_FOUND),
+  // the operator's on and off; the bad value never left the CLI.
+  nlohmann::json audit = Json("audit list --rpc SetCentrePolicy --json --token-file " +
+                              Quote(server_->data_dir() / "operator.token"));
+  std::multiset<std::string> seen;
+  for (const auto& e : audit) {
+    seen.insert(e["role"].get<std::string>() + " " + e["outcome"].get<std::string>() + " " +
+                e["object"].get<std::string>());
+  }
+  EXPECT_EQ(seen,
+            (std::multiset<std::string>{
+                "uploader PERMISSION_DENIED centre=clean-pixels accept_burned_in_annotation=true",
+                "operator NOT_FOUND centre=no-such-centre accept_burned_in_annotation=true",
+                "operator OK centre=clean-pixels accept_burned_in_annotation=true",
+                "operator OK centre=clean-pixels accept_burned_in_annotation=false"}))
+      << audit;
+}
+
+// The former global switch is refused with the command that replaced it.
+TEST(BurnedInAnnotationSwitch, ServerRefusesTheRemovedGlobalFlag) {
+  fs::path dir = fs::temp_directory_path() / ("trib_biaswitch_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ServerProcess server(dir / "data", {"--allow-burned-in-annotation"});
+  EXPECT_FALSE(server.Start());
+  EXPECT_FALSE(fs::exists(dir / "data" / "deid.key")) << "nothing is made for a refused option";
+  EXPECT_NE(ReadFile(server.log())
+                .find("tributary centres policy CENTRE "
+                      "--accept-burned-in-annotation on"),
+            std::string::npos)
+      << ReadFile(server.log());
+  fs::remove_all(dir);
+}
+
 }  // namespace tributary

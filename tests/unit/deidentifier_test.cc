@@ -627,16 +627,28 @@ TEST(Deidentifier, ContentSequenceIsReplacedUnlessStructuredContentIsCleaned) {
   EXPECT_EQ(GetString(*out, DCM_TextValue), "Patient XXXX XXX reports pain");
 }
 
-TEST(Deidentifier, RefusesBurnedInAnnotationUnlessPolicyAllows) {
+TEST(Deidentifier, RefusesBurnedInAnnotationUnlessTheSourcePolicyAccepts) {
   auto file = MakeCtSlice();
   file->getDataset()->putAndInsertString(DCM_BurnedInAnnotation, "YES");
   std::string input = Encode(*file);
-  auto refused = Make().Deidentify(input, "c");
+  Deidentifier deidentifier = Make();
+  auto refused = deidentifier.Deidentify(input, "c");
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("BurnedInAnnotation"), std::string::npos);
-  DeidPolicy policy = DeidPolicy::ResearchDefault();
-  policy.allow_burned_in_annotation = true;
-  EXPECT_TRUE(Make(policy).Deidentify(input, "c").ok());
+  EXPECT_EQ(ClassifyRejection(refused.status()), Rejection::kBurnedInAnnotation);
+  SourcePolicy accepting;
+  accepting.accept_burned_in_annotation = true;
+  auto accepted = deidentifier.Deidentify(input, "c", accepting);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_TRUE(accepted->accepted_burned_in_annotation);
+  // PS3.3 C.7.6.1: the attribute stays, so whoever reads the instance knows what its pixels show.
+  auto parsed = Decode(accepted->bytes);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(GetString(*parsed->getDataset(), DCM_BurnedInAnnotation), "YES");
+  // An instance without burned-in annotation is not marked as accepted under the policy.
+  auto clean = deidentifier.Deidentify(Encode(*MakeCtSlice()), "c", accepting);
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  EXPECT_FALSE(clean->accepted_burned_in_annotation);
 }
 
 TEST(Deidentifier, RejectsConflictingDateOptions) {
