@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,6 +12,7 @@
 
 #include "cli/series_inputs.h"
 #include "common/parallel.h"
+#include "common/verified_file.h"
 #include "dicom/series_reader.h"
 #include "normalize/diffusion_files.h"
 #include "normalize/nifti_io.h"
@@ -42,19 +42,9 @@ struct SeriesOutcome {
   std::vector<std::string> outputs;
 };
 
+// Text beside the image (sidecar, .bval, .bvec): read back and compared before the rename.
 absl::Status WriteText(const fs::path& path, const std::string& text) {
-  fs::path temp = path;
-  temp += ".partial";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) return absl::ResourceExhaustedError("cannot write " + temp.string());
-  }
-  std::error_code error;
-  fs::rename(temp, path, error);
-  if (error)
-    return absl::InternalError("cannot rename into " + path.string() + ": " + error.message());
-  return absl::OkStatus();
+  return WriteFileVerified(path.string(), text).status();
 }
 
 absl::Status WriteVolume(const common::Volume& volume, const fs::path& out, const std::string& stem,
@@ -62,7 +52,15 @@ absl::Status WriteVolume(const common::Volume& volume, const fs::path& out, cons
   fs::path image = out / (stem + extension);
   fs::path partial = out / (stem + ".partial" + extension);
   TRIB_RETURN_IF_ERROR(normalize::WriteNifti(volume, partial.string()));
+  // Not reported written before the file reads back whole (every voxel decompressed).
+  auto back_size = normalize::ReadNiftiBack(partial.string());
   std::error_code error;
+  if (!back_size.ok() || *back_size != volume.size) {
+    fs::remove(partial, error);
+    return absl::DataLossError(partial.string() + " does not read back" +
+                               (back_size.ok() ? " with the volume's size"
+                                               : ": " + std::string(back_size.status().message())));
+  }
   fs::rename(partial, image, error);
   if (error)
     return absl::InternalError("cannot rename into " + image.string() + ": " + error.message());
