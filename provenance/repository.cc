@@ -136,6 +136,8 @@ struct Repository::Impl {
   std::condition_variable available;
   std::vector<std::unique_ptr<pqxx::connection>> idle;
   int open = 0;
+  std::int64_t waits = 0;
+  double wait_seconds = 0;
 
   // Runs `body(transaction)` in one transaction on a pooled connection; maps every libpqxx and
   // standard exception to a status. A connection that failed is dropped, not returned to the pool.
@@ -146,7 +148,14 @@ struct Repository::Impl {
     std::unique_ptr<pqxx::connection> connection;
     {
       std::unique_lock lock(mutex);
-      available.wait(lock, [&] { return !idle.empty() || open < max_connections; });
+      auto ready = [&] { return !idle.empty() || open < max_connections; };
+      if (!ready()) {
+        ++waits;
+        auto start = std::chrono::steady_clock::now();
+        available.wait(lock, ready);
+        wait_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
       if (!idle.empty()) {
         connection = std::move(idle.back());
         idle.pop_back();
@@ -1278,6 +1287,33 @@ absl::StatusOr<JobCounts> Repository::CountJobs() {
     }
     return counts;
   });
+}
+
+absl::StatusOr<JobCounts> Repository::QueueDepth() {
+  return impl_->Transact<pqxx::nontransaction>([](pqxx::nontransaction& w) {
+    JobCounts counts;
+    for (const auto& row :
+         w.exec("SELECT state, count(*) FROM jobs WHERE state IN ('queued', 'running', 'failed') "
+                "GROUP BY state")) {
+      std::string state = row[0].as<std::string>();
+      std::int64_t n = row[1].as<std::int64_t>();
+      if (state == "queued") counts.queued = n;
+      if (state == "running") counts.running = n;
+      if (state == "failed") counts.failed = n;
+    }
+    return counts;
+  });
+}
+
+PoolStats Repository::GetPoolStats() const {
+  std::lock_guard lock(impl_->mutex);
+  PoolStats stats;
+  stats.waits = impl_->waits;
+  stats.wait_seconds_total = impl_->wait_seconds;
+  stats.open = impl_->open;
+  stats.idle = static_cast<int>(impl_->idle.size());
+  stats.max = impl_->max_connections;
+  return stats;
 }
 
 absl::StatusOr<std::vector<Derivation>> Repository::ListDerivations(std::int64_t series_id) {

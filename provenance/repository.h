@@ -14,6 +14,15 @@
 
 namespace tributary::provenance {
 
+// A snapshot of the connection pool, for monitoring.
+struct PoolStats {
+  std::int64_t waits = 0;         // transactions that found every connection busy and waited
+  double wait_seconds_total = 0;  // the time they waited, summed
+  int open = 0;                   // connections open (or being opened), idle ones included
+  int idle = 0;
+  int max = 0;
+};
+
 // The PostgreSQL side of Tributary behind plain types: a small connection pool, the schema
 // migrations, and one method per transaction. Thread-safe. Errors: Unavailable when the database
 // cannot be reached or a commit's outcome is unknown (callers retry), Aborted on serialization
@@ -146,8 +155,14 @@ class Repository {
   // True when no job is queued (due or not) or running.
   absl::StatusOr<bool> QueueIdle();
   absl::StatusOr<JobCounts> CountJobs();
+  // Queued, running and failed jobs, through the state index (`done` is left 0: it only grows, and
+  // this runs at every metrics scrape).
+  absl::StatusOr<JobCounts> QueueDepth();
 
   absl::StatusOr<std::vector<Derivation>> ListDerivations(std::int64_t series_id);
+
+  // No database round trip.
+  PoolStats GetPoolStats() const;
 
  private:
   struct Impl;
