@@ -21,6 +21,9 @@ packages=(
   # the service: gRPC API, PostgreSQL through libpqxx (and the server for the embedded cluster), logging
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libpqxx-dev postgresql
   libspdlog-dev
+  # metrics: prometheus-cpp (services/metrics.cc); promtool, which lints a scrape in the e2e tests
+  # (the package also brings a Prometheus server, enabled on port 9090 where systemd runs)
+  prometheus-cpp-dev prometheus
   # volume reconstruction and NIfTI writing (normalize/); JPEG 2000 decoding; .nii.gz deflate
   libinsighttoolkit5-dev libopenjp2-7-dev zlib1g-dev
   # tests and benchmarks

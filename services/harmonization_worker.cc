@@ -103,8 +103,8 @@ class LeaseKeeper {
 }  // namespace
 
 HarmonizationWorker::HarmonizationWorker(provenance::Repository& repository, const BlobStore& blobs,
-                                         HarmonizationWorkerOptions options)
-    : repository_(repository), blobs_(blobs), options_(std::move(options)) {}
+                                         HarmonizationWorkerOptions options, Metrics& metrics)
+    : repository_(repository), blobs_(blobs), options_(std::move(options)), metrics_(metrics) {}
 
 std::string HarmonizationWorker::ProcessWorkerId() {
   static const std::string id = [] {
@@ -162,13 +162,18 @@ absl::StatusOr<bool> HarmonizationWorker::RunOne(std::stop_token stop) {
   }
   fs::remove_all(scratch, error);
 
+  auto finished = [&](JobOutcome outcome) {
+    metrics_.JobFinished(outcome, status.code(), Clock::now() - start);
+  };
   if (status.ok()) {
     spdlog::info("job {}: done in {:.1f} s", job->id, SecondsSince(start));
+    finished(JobOutcome::kDone);
     return true;
   }
   if (absl::IsCancelled(status) || lost) {
     spdlog::info("job {}: abandoned ({}); its lease will expire", job->id,
                  lost ? "lease lost" : std::string(status.message()));
+    finished(JobOutcome::kAbandoned);
     return true;
   }
   bool permanent = IsPermanent(status);
@@ -179,8 +184,11 @@ absl::StatusOr<bool> HarmonizationWorker::RunOne(std::stop_token stop) {
   if (!failure.ok()) {
     spdlog::warn("job {}: failed ({}), and recording it failed too: {}", job->id, message,
                  failure.status().ToString());
+    finished(JobOutcome::kAbandoned);
     return true;
   }
+  finished(failure->state == provenance::JobState::kFailed ? JobOutcome::kFailed
+                                                           : JobOutcome::kRetried);
   if (failure->state == provenance::JobState::kFailed) {
     spdlog::warn("job {}: failed{}: {}", job->id, permanent ? " (permanent)" : "", message);
   } else {

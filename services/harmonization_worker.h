@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "provenance/repository.h"
 #include "services/blob_store.h"
+#include "services/metrics.h"
 
 namespace tributary::services {
 
@@ -30,7 +31,7 @@ struct HarmonizationWorkerOptions {
 class HarmonizationWorker {
  public:
   HarmonizationWorker(provenance::Repository& repository, const BlobStore& blobs,
-                      HarmonizationWorkerOptions options);
+                      HarmonizationWorkerOptions options, Metrics& metrics);
 
   // host:pid:start-time, unique per process.
   static std::string ProcessWorkerId();
@@ -50,6 +51,7 @@ class HarmonizationWorker {
   provenance::Repository& repository_;
   const BlobStore& blobs_;
   HarmonizationWorkerOptions options_;
+  Metrics& metrics_;
 };
 
 }  // namespace tributary::services

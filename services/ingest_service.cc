@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <mutex>
 
@@ -134,6 +135,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
 
   struct PendingFile {
     v1::FileHeader header;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::string bytes;
     RejectReason early_reject = RejectReason::kNone;  // refused before its bytes were complete
     std::string detail;
@@ -186,6 +188,7 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       }
       case v1::UploadRequest::kChunk: {
         const std::string& chunk = request_.chunk();
+        service_.metrics_.AddReceivedBytes(principal_.centre_name, chunk.size());
         if (skip_bytes_ > 0) {
           if (chunk.size() > skip_bytes_)
             return absl::InvalidArgumentError("more bytes than the header declared");
@@ -241,9 +244,12 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       if (!outcome.ok()) {
         spdlog::warn("upload {}: file not stored, stream failed: {}", upload_id_,
                      outcome.status().ToString());
+        service_.metrics_.FileUnanswered(principal_.centre_name);
         FailLocked(outcome.status());
         return;
       }
+      service_.metrics_.FileAnswered(principal_.centre_name, outcome->status, outcome->reason,
+                                     std::chrono::steady_clock::now() - file->started);
       v1::UploadResponse response;
       auto* proto = response.mutable_outcome();
       proto->set_file_id(file->header.file_id());

@@ -2,6 +2,7 @@
 
 #include "services/authenticator.h"
 #include "services/ingest_pipeline.h"
+#include "services/metrics.h"
 #include "services/worker_pool.h"
 #include "tributary/v1/ingest.grpc.pb.h"
 
@@ -18,12 +19,14 @@ struct IngestLimits {
 class IngestService final : public v1::Ingest::CallbackService {
  public:
   IngestService(const IngestPipeline& pipeline, Authenticator& authenticator,
-                provenance::Repository& repository, WorkerPool& pool, IngestLimits limits)
+                provenance::Repository& repository, WorkerPool& pool, IngestLimits limits,
+                Metrics& metrics)
       : pipeline_(pipeline),
         authenticator_(authenticator),
         repository_(repository),
         pool_(pool),
-        limits_(limits) {}
+        limits_(limits),
+        metrics_(metrics) {}
 
   grpc::ServerBidiReactor<v1::UploadRequest, v1::UploadResponse>* Upload(
       grpc::CallbackServerContext* context) override;
@@ -46,6 +49,7 @@ class IngestService final : public v1::Ingest::CallbackService {
   provenance::Repository& repository_;
   WorkerPool& pool_;
   IngestLimits limits_;
+  Metrics& metrics_;
 };
 
 }  // namespace tributary::services

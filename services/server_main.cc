@@ -30,6 +30,7 @@
 #include "services/harmonization_service.h"
 #include "services/harmonization_worker.h"
 #include "services/ingest_service.h"
+#include "services/metrics.h"
 #include "services/postgres_cluster.h"
 #include "services/security_service.h"
 #include "services/server_security.h"
@@ -58,6 +59,7 @@ struct ServerOptions {
   std::chrono::milliseconds job_lease{std::chrono::minutes(2)};
   TlsFiles tls;
   bool insecure = false;
+  std::string metrics_listen;
   bool rotate_key_fingerprint = false;
   std::string old_key_file;
 };
@@ -80,7 +82,7 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
 class HarmonizationWorkers {
  public:
   HarmonizationWorkers(provenance::Repository& repository, const BlobStore& blobs,
-                       const ServerOptions& options) {
+                       const ServerOptions& options, Metrics& metrics) {
     if (options.harmonization_workers == 0) return;
     fs::path parent = fs::path(options.data_dir) / "scratch";
     std::error_code error;
@@ -96,7 +98,7 @@ class HarmonizationWorkers {
       worker.worker_id = HarmonizationWorker::ProcessWorkerId() + "/" + std::to_string(i + 1);
       worker.lease = options.job_lease;
       worker.scratch_dir = scratch_;
-      workers_.push_back(std::make_unique<HarmonizationWorker>(repository, blobs, worker));
+      workers_.push_back(std::make_unique<HarmonizationWorker>(repository, blobs, worker, metrics));
     }
     for (auto& worker : workers_) {
       threads_.emplace_back([w = worker.get()](std::stop_token stop) { w->Run(stop); });
@@ -176,6 +178,28 @@ absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
   return policy;
 }
 
+// Metrics are plain HTTP without authentication: like plaintext gRPC, not on a non-loopback address
+// unless --insecure says the network is trusted.
+absl::Status CheckMetricsAddress(const ServerOptions& options) {
+  if (options.metrics_listen.empty() || options.insecure ||
+      IsLoopbackAddress(options.metrics_listen))
+    return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "refusing to serve metrics on " + options.metrics_listen +
+      ": they are plain HTTP without authentication; give a loopback address (127.0.0.1:9464), "
+      "or --insecure to accept this on a trusted network");
+}
+
+// Reads the queue and the connection pool at every scrape; serves them with --metrics-listen.
+absl::Status ServeMetrics(Metrics& metrics, provenance::Repository& repository,
+                          const std::string& address) {
+  metrics.ObserveRepository(repository);
+  if (address.empty()) return absl::OkStatus();
+  TRIB_ASSIGN_OR_RETURN(int port, metrics.Listen(address));
+  spdlog::info("metrics on http://{}/metrics (port {})", address, port);
+  return absl::OkStatus();
+}
+
 // --role worker: harmonization workers only, on a shared database and blob folder; no listener.
 int ServeWorker(const ServerOptions& options, sigset_t& signals) {
   auto fail = [](const absl::Status& status) {
@@ -200,8 +224,12 @@ int ServeWorker(const ServerOptions& options, sigset_t& signals) {
   if (!version.ok()) return fail(version.status());
   auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
   if (!blobs.ok()) return fail(blobs.status());
+  Metrics metrics;
+  if (absl::Status served = ServeMetrics(metrics, **repository, options.metrics_listen);
+      !served.ok())
+    return fail(served);
   {
-    HarmonizationWorkers workers(**repository, *blobs, options);
+    HarmonizationWorkers workers(**repository, *blobs, options, metrics);
     spdlog::info("tributary-server {} as a harmonization worker, blobs in {}/blobs", kVersion,
                  options.data_dir);
     int signal = 0;
@@ -218,6 +246,10 @@ int Serve(const ServerOptions& options) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (absl::Status checked = CheckMetricsAddress(options); !checked.ok()) {
+    spdlog::error("{}", std::string(checked.message()));
+    return 2;
+  }
   if (options.role == "worker") return ServeWorker(options, signals);
 
   std::error_code error;
@@ -316,12 +348,16 @@ int Serve(const ServerOptions& options) {
       *deidentifier, *blobs, **repository,
       std::string(reinterpret_cast<const char*>(digest_key.data()), digest_key.size()));
 
+  Metrics metrics;
+  if (absl::Status served = ServeMetrics(metrics, **repository, options.metrics_listen);
+      !served.ok())
+    return fail(served);
   WorkerPool pool(workers);
   AuditLog audit(**repository);
   Authenticator authenticator(**repository, audit);
   IngestLimits limits;
   limits.max_file_bytes = options.max_file_mb << 20;
-  IngestService ingest(pipeline, authenticator, **repository, pool, limits);
+  IngestService ingest(pipeline, authenticator, **repository, pool, limits, metrics);
   AdminService admin(authenticator, **repository, pool);
   HarmonizationService harmonization(authenticator, **repository, *blobs, pool);
   SecurityService security(authenticator, **repository, pool);
@@ -352,7 +388,7 @@ int Serve(const ServerOptions& options) {
   auto sweeper =
       std::make_unique<StudySweeper>(**repository, options.quiet_period, options.sweep_interval);
   auto harmonization_workers =
-      std::make_unique<HarmonizationWorkers>(**repository, *blobs, options);
+      std::make_unique<HarmonizationWorkers>(**repository, *blobs, options, metrics);
 
   int signal = 0;
   sigwait(&signals, &signal);
@@ -411,7 +447,11 @@ int main(int argc, char** argv) {
                  "CA (PEM) client certificates must chain to: mutual TLS, a client certificate "
                  "is required");
   app.add_flag("--insecure", options.insecure,
-               "Allow plaintext gRPC on a non-loopback --listen address (trusted networks only)");
+               "Allow plaintext gRPC on a non-loopback --listen address, and metrics on a "
+               "non-loopback --metrics-listen address (trusted networks only)");
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Serve Prometheus metrics over HTTP at ADDR/metrics (IPV4:PORT, e.g. "
+                 "127.0.0.1:9464; default: off)");
   app.add_flag("--rotate-key-fingerprint", options.rotate_key_fingerprint,
                "Record --key-file as the database's key after checking --old-key-file is the "
                "current one, then exit (docs/SERVER.md, \"Changing the key\")");
