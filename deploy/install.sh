@@ -35,13 +35,28 @@ packages=(
   orthanc
   # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
   clang libclang-rt-14-dev
+  # the deploy/ checks (tests/deploy): systemd-analyze and systemd-sysusers on the units, PyYAML
+  # for the compose file and manifests, Node.js for the Kubernetes schema validation
+  systemd python3-yaml nodejs
 )
+# Debian's npm conflicts with the nodejs packages that bundle their own npm (NodeSource's): add it
+# only where no npm is installed yet.
+if ! command -v npm > /dev/null; then
+  packages+=(npm)
+fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"
 
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# kubernetes-models and yaml (versions pinned by deploy/package-lock.json) into deploy/node_modules,
+# which git ignores; tests/deploy/validate_manifests.mjs uses them.
+npm ci --prefix "$root/deploy" --no-audit --no-fund
+
+# TRIBUTARY_CMAKE_ARGS: extra arguments for the build's cmake, split at spaces (deploy/Containerfile
+# passes -DTRIBUTARY_BUILD_TESTS=OFF -DTRIBUTARY_BUILD_BENCH=OFF).
+# shellcheck disable=SC2086
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${TRIBUTARY_CMAKE_ARGS:-}
 cmake --build "$root/build" -j"$(nproc)"
 echo "built: $root/build/bin/tributary (+ tributary-client) and $root/build/bin/tributary-server"
 
