@@ -31,6 +31,8 @@ packages=(
   # conformance read-back (nibabel, scipy) and the convert benchmark's peer tool; Pillow reads the QC
   # pictures back
   python3-nibabel python3-scipy dcm2niix python3-pil
+  # the Python client (clients/python) on Debian's /usr/bin/python3
+  python3-grpcio python3-protobuf
   # the ingest benchmark's peer (bench/ingest_bench.py starts its own throwaway instance)
   orthanc
   # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
