@@ -352,6 +352,14 @@ class WriteStreamTest(TempDirTest):
         self.assertFalse(self.exists("c.json.partial"))
         self.assertFalse(self.exists("c.json"))
 
+    def test_a_folder_in_a_files_place_is_left_alone(self):
+        os.makedirs(os.path.join(self.out, "c.json", "inside"))
+        with self.assertRaises(OSError):
+            write_export_stream(iter([*chunks_of("c.json", self.c)]), self.out, self.files,
+                                ["sub-1/anat/a.nii.gz", "empty.tsv"])
+        self.assertTrue(os.path.isdir(os.path.join(self.out, "c.json", "inside")))
+        self.assertFalse(self.exists("c.json.partial"))
+
     def test_files_are_fsynced_before_the_rename(self):
         synced, renamed = [], []
         real_fsync, real_replace = os.fsync, os.replace

@@ -154,7 +154,7 @@ class _Receiving:
         for name in (self.partial, self.target):
             try:
                 os.unlink(name)
-            except FileNotFoundError:
+            except OSError:  # absent, or a folder in the file's place: nothing to undo
                 pass
 
 
