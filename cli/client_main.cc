@@ -1,12 +1,14 @@
 // `tributary-client`: the commands that talk to tributary-server (remote_commands.h). Usually
-// reached as `tributary upload|centres|studies|jobs|series|reprocess|tokens|audit ...` and
-// `tributary recipes add|assign`, `tributary models add` (or any `recipes`/`models` command given
+// reached as `tributary
+// upload|centres|studies|jobs|series|reprocess|tokens|audit|cohorts|provenance ...` and `tributary
+// recipes add|assign`, `tributary models add` (or any `recipes`/`models` command given
 // --server).
 
 #include <CLI/CLI.hpp>
 #include <string>
 
 #include "cli/admin_commands.h"
+#include "cli/cohort_commands.h"
 #include "cli/harmonization_commands.h"
 #include "cli/run_app.h"
 #include "cli/security_commands.h"
@@ -25,5 +27,6 @@ int main(int argc, char** argv) {
   tributary::cli::AddAdminCommands(app, exit_code);
   tributary::cli::AddHarmonizationCommands(app, exit_code);
   tributary::cli::AddSecurityCommands(app, exit_code);
+  tributary::cli::AddCohortCommands(app, exit_code);
   return tributary::cli::RunApp(app, argc, argv, exit_code);
 }

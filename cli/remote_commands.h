@@ -24,6 +24,10 @@ inline constexpr RemoteCommand kRemoteCommands[] = {
     {"reprocess", "Queue harmonization with a recipe for a series, study or centre (operator)"},
     {"tokens", "Create, list and revoke tokens of the three roles (operator token)"},
     {"audit", "The audit log of every call (operator token)"},
+    {"cohorts",
+     "Research cohorts: query harmonized volumes, freeze, list, show and export them as BIDS "
+     "(researcher or operator token)"},
+    {"provenance", "The lineage of a file, series, derivation or cohort (researcher or operator)"},
 };
 
 // Commands that run offline in `tributary` but have subcommands that talk to the server: those

@@ -58,6 +58,7 @@ struct Instance {
   // JPEG 2000 frames over several fragments: the first fragment of each frame (FrameStarts).
   std::vector<unsigned long> fragment_starts;
   common::Metadata metadata;
+  common::Metadata subject;  // SeriesVolumes::subject, from this instance
   std::optional<common::DiffusionGradient> diffusion;  // classic images (diffusion_attributes.h)
 };
 

@@ -169,6 +169,43 @@ Metadata AcquisitionMetadata(const ElementIndex& h, const Instance& instance) {
   return m;
 }
 
+// PatientAge (AS, PS3.5 6.2: nnnD, nnnW, nnnM or nnnY) in years.
+std::optional<double> AgeInYears(const std::string& age) {
+  if (age.size() != 4 || !std::all_of(age.begin(), age.begin() + 3, ::isdigit)) return std::nullopt;
+  const double n = std::stod(age.substr(0, 3));
+  switch (age[3]) {
+    case 'D':
+      return n / 365.25;
+    case 'W':
+      return n * 7 / 365.25;
+    case 'M':
+      return n / 12;
+    case 'Y':
+      return n;
+  }
+  return std::nullopt;
+}
+
+common::Metadata SubjectAttributes(const ElementIndex& h) {
+  common::Metadata m;
+  std::string sex = String(h, DCM_PatientSex);
+  if (sex == "M" || sex == "F" || sex == "O") m["PatientSex"] = sex;
+  if (std::optional<double> age = AgeInYears(String(h, DCM_PatientAge))) {
+    m["PatientAgeYears"] = *age;
+  }
+  std::string date = IsoDate(String(h, DCM_StudyDate));
+  if (!date.empty()) m["StudyDate"] = date;
+  // A code string (PS3.16 CID 4031): kept only when it is one, as it goes into queries and names.
+  std::string body_part = String(h, DCM_BodyPartExamined);
+  if (!body_part.empty() && std::all_of(body_part.begin(), body_part.end(), [](char c) {
+        return std::isupper(static_cast<unsigned char>(c)) ||
+               std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == ' ';
+      })) {
+    m["BodyPartExamined"] = body_part;
+  }
+  return m;
+}
+
 absl::Status ReadHeader(Instance& instance) {
   DcmDataset& d = *instance.file->getDataset();
   const ElementIndex h(d);
@@ -269,6 +306,7 @@ absl::Status ReadHeader(Instance& instance) {
   }
   if (instance.modality == "MR") instance.diffusion = ReadDiffusion(d);
   instance.metadata = AcquisitionMetadata(h, instance);
+  instance.subject = SubjectAttributes(h);
   if (d.tagExists(DCM_PerFrameFunctionalGroupsSequence)) EnhancedAcquisition(d, instance);
   return absl::OkStatus();
 }

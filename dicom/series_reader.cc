@@ -182,6 +182,7 @@ SeriesVolumes SeriesReader::BuildSeries(const std::string& series_instance_uid) 
   result.label = first.protocol + "_" + std::to_string(first.series_number);
   result.protocol_name = first.protocol;
   result.series_number = first.series_number;
+  result.subject = first.subject;
 
   std::vector<Stack> stacks;
   std::map<std::string, std::size_t> by_key;

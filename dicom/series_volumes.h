@@ -17,6 +17,10 @@ struct SeriesVolumes {
   std::string protocol_name;
   std::int64_t series_number = 0;
   std::size_t instance_count = 0;
+  // What cohorts select on, from the series' first instance as stored (de-identified: retained
+  // patient characteristics, shifted dates): PatientSex (M, F, O), PatientAgeYears, StudyDate
+  // (YYYY-MM-DD), BodyPartExamined; absent keys were absent or malformed. Never in a sidecar.
+  common::Metadata subject;
   absl::Status status;
   std::vector<common::Volume> volumes;
 };

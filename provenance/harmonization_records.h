@@ -95,6 +95,7 @@ struct Derivation {
   std::string qc_metrics_json;
   std::string software_versions_json;
   std::string timings_json;
+  std::string subject_json;  // PatientSex, PatientAgeYears, StudyDate, BodyPartExamined (cohorts)
   std::string worker;      // set by the repository: the worker that completed the job
   std::string created_at;  // set by the repository
 };

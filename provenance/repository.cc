@@ -1066,12 +1066,13 @@ absl::StatusOr<CompletedJob> Repository::CompleteJob(std::int64_t job_id,
     CompletedJob completed;
     pqxx::result inserted = w.exec_params(
         "INSERT INTO derivations (job_id, series_id, recipe_sha256, model_sha256, qc_metrics, "
-        "software_versions, timings, worker) "
-        "VALUES ($1, $2, $3, NULLIF($4, ''), $5::jsonb, $6::jsonb, $7::jsonb, $8) "
+        "software_versions, timings, worker, subject) "
+        "VALUES ($1, $2, $3, NULLIF($4, ''), $5::jsonb, $6::jsonb, $7::jsonb, $8, $9::jsonb) "
         "ON CONFLICT (series_id, recipe_sha256, (coalesce(model_sha256, ''))) DO NOTHING "
         "RETURNING id",
         job_id, series_id, recipe, model, json(derivation.qc_metrics_json),
-        json(derivation.software_versions_json), json(derivation.timings_json), worker_id);
+        json(derivation.software_versions_json), json(derivation.timings_json), worker_id,
+        json(derivation.subject_json));
     if (inserted.empty()) {
       completed.derivation_id = existing()[0][0].as<std::int64_t>();
     } else {

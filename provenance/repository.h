@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "provenance/cohort_records.h"
 #include "provenance/cross_centre_duplicate.h"
 #include "provenance/harmonization_records.h"
 #include "provenance/records.h"
@@ -163,6 +164,31 @@ class Repository {
 
   // No database round trip.
   PoolStats GetPoolStats() const;
+
+  // Research cohorts (cohort_repository.cc). Harmonized volumes matching `query`, ordered by
+  // (derivation, stem), the first `limit` after `after`; each with its output files.
+  absl::StatusOr<std::vector<HarmonizedVolume>> QueryVolumes(const VolumeQuery& query,
+                                                             const VolumeCursor& after, int limit);
+  // A new cohort's id, before its documents (which name it) are written.
+  absl::StatusOr<std::int64_t> ReserveCohortId();
+  // One transaction: the cohort, its volumes and files (blobs stored before). Returns its summary.
+  absl::StatusOr<CohortSummary> CreateCohort(const NewCohort& cohort);
+  absl::StatusOr<std::vector<CohortSummary>> ListCohorts();
+  // NotFound for an unknown id.
+  absl::StatusOr<CohortSummary> GetCohort(std::int64_t id);
+  absl::StatusOr<std::vector<VolumeCursor>> CohortVolumes(std::int64_t id);
+  // The cohort's volumes as QueryVolumes describes them (whatever later happened to the series).
+  absl::StatusOr<std::vector<HarmonizedVolume>> DescribeVolumes(
+      const std::vector<VolumeCursor>& volumes);
+  absl::StatusOr<std::vector<CohortFileRecord>> CohortFiles(std::int64_t id);
+  // What the derivations read and where that came from: instances, uploads, methods.
+  absl::StatusOr<Lineage> LineageOf(const std::vector<std::int64_t>& derivation_ids);
+  // The derivations of a series, and those that wrote a blob.
+  absl::StatusOr<std::vector<std::int64_t>> DerivationsOfSeries(std::int64_t series_id);
+  absl::StatusOr<std::vector<std::int64_t>> DerivationsWriting(const std::string& blob_sha256);
+  // The lineage of stored instances (no derivation): by blob digest or keyed original digest.
+  absl::StatusOr<Lineage> LineageOfInstance(const std::string& blob_sha256,
+                                            const std::string& original_digest);
 
  private:
   struct Impl;

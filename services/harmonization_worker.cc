@@ -254,6 +254,7 @@ absl::Status HarmonizationWorker::Process(const provenance::Job& job, const fs::
   if (series.volumes.empty()) return absl::FailedPreconditionError("series rebuilt no volume");
   if (cancelled()) return absl::CancelledError("shutting down");
 
+  const std::string subject = ToJson(series.subject).dump();  // before the series is moved
   step = Clock::now();
   harmonize::SeriesHarmonization result = harmonizer.Harmonize(std::move(series), scratch, inputs);
   timings["harmonize"] = SecondsSince(step);
@@ -295,6 +296,7 @@ absl::Status HarmonizationWorker::Process(const provenance::Job& job, const fs::
   derivation.qc_metrics_json = qc.dump();
   derivation.software_versions_json = software.dump();
   derivation.timings_json = timings.dump();
+  derivation.subject_json = subject;
   if (cancelled()) return absl::CancelledError("shutting down");
 
   // A lost connection may leave the commit's outcome unknown: repeating it is safe.

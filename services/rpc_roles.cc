@@ -43,6 +43,14 @@ constexpr std::array kRules = {
     RpcRule{"/tributary.v1.Harmonization/AssignRecipe", kOperator, kChanges},
     RpcRule{"/tributary.v1.Harmonization/AddModel", kOperator, kChanges},
     RpcRule{"/tributary.v1.Harmonization/Reprocess", kOperator, kChanges},
+    // Cohorts: researchers query, freeze and export harmonized data and trace its lineage;
+    // operators too. A snapshot is a change (it is recorded), the rest reads.
+    RpcRule{"/tributary.v1.Cohorts/QueryVolumes", kResearcher | kOperator, kReads},
+    RpcRule{"/tributary.v1.Cohorts/CreateCohort", kResearcher | kOperator, kChanges},
+    RpcRule{"/tributary.v1.Cohorts/ListCohorts", kResearcher | kOperator, kReads},
+    RpcRule{"/tributary.v1.Cohorts/GetCohort", kResearcher | kOperator, kReads},
+    RpcRule{"/tributary.v1.Cohorts/ExportCohort", kResearcher | kOperator, kReads},
+    RpcRule{"/tributary.v1.Cohorts/GetProvenance", kResearcher | kOperator, kReads},
 };
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "provenance/repository.h"
 #include "services/admin_service.h"
 #include "services/blob_store.h"
+#include "services/cohort_service.h"
 #include "services/harmonization_operations.h"
 #include "services/harmonization_service.h"
 #include "services/harmonization_worker.h"
@@ -361,6 +362,7 @@ int Serve(const ServerOptions& options) {
   AdminService admin(authenticator, **repository, pool);
   HarmonizationService harmonization(authenticator, **repository, *blobs, pool);
   SecurityService security(authenticator, **repository, pool);
+  CohortService cohorts(authenticator, **repository, *blobs, pipeline, pool, metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -371,6 +373,7 @@ int Serve(const ServerOptions& options) {
   builder.RegisterService(&admin);
   builder.RegisterService(&harmonization);
   builder.RegisterService(&security);
+  builder.RegisterService(&cohorts);
   builder.SetMaxReceiveMessageSize(8 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
