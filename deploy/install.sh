@@ -31,6 +31,8 @@ packages=(
   # conformance read-back (nibabel, scipy) and the convert benchmark's peer tool; Pillow reads the QC
   # pictures back
   python3-nibabel python3-scipy dcm2niix python3-pil
+  # cohort exports read back: PROV-JSON (python3-prov); the BIDS validator comes from npm below
+  python3-prov
   # the Python client (clients/python) on Debian's /usr/bin/python3
   python3-grpcio python3-protobuf
   # the ingest benchmark's peer (bench/ingest_bench.py starts its own throwaway instance)
@@ -54,6 +56,9 @@ apt-get install -y --no-install-recommends "${packages[@]}"
 # kubernetes-models and yaml (versions pinned by deploy/package-lock.json) into deploy/node_modules,
 # which git ignores; tests/deploy/validate_manifests.mjs uses them.
 npm ci --prefix "$root/deploy" --no-audit --no-fund
+# The official BIDS validator 1.15 (pinned by tests/tools/package-lock.json) into
+# tests/tools/node_modules: the cohort e2e test runs it on an exported dataset, offline.
+npm ci --prefix "$root/tests/tools" --no-audit --no-fund
 
 # TRIBUTARY_CMAKE_ARGS: extra arguments for the build's cmake, split at spaces (deploy/Containerfile
 # passes -DTRIBUTARY_BUILD_TESTS=OFF -DTRIBUTARY_BUILD_BENCH=OFF).
