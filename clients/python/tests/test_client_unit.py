@@ -317,13 +317,17 @@ class WriteStreamTest(TempDirTest):
         self.assertFalse(self.exists("c.json"))
 
     def test_the_list_decides_not_the_header(self):
-        # A header that claims another digest does not make other bytes acceptable.
-        lying = cohorts_pb2.ExportChunk(
-            file=cohorts_pb2.CohortFile(path="c.json", sha256=sha256(b"x" * len(self.c)),
-                                        size=len(self.c)), data=b"x" * len(self.c))
-        with self.assertRaisesRegex(ExportError, "SHA-256"):
-            write_export_stream(iter([lying]), self.out, self.files,
-                                ["sub-1/anat/a.nii.gz", "empty.tsv"])
+        # A header that claims another digest or size does not make other bytes acceptable.
+        for header in (cohorts_pb2.CohortFile(path="c.json", sha256=sha256(b"x" * len(self.c)),
+                                              size=len(self.c)),
+                       cohorts_pb2.CohortFile(path="c.json", sha256=sha256(self.c),
+                                              size=len(self.c) + 1)):
+            lying = cohorts_pb2.ExportChunk(file=header, data=b"x" * len(self.c))
+            with self.subTest(header=str(header)), \
+                    self.assertRaisesRegex(ExportError, "header .* is not what the cohort lists"):
+                write_export_stream(iter([lying]), self.out, self.files,
+                                    ["sub-1/anat/a.nii.gz", "empty.tsv"])
+            self.assertFalse(self.exists("c.json.partial"))
 
     def test_unexpected_files_are_refused(self):
         cases = {

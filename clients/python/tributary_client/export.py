@@ -163,9 +163,11 @@ def write_export_stream(chunks, out_dir, files, skip_paths=(), progress=None):
 
     `chunks` iterates over ExportChunk messages: a chunk with `file` set starts a file, the
     chunks after it carry its bytes. `files` is the cohort's file list; `skip_paths` the paths
-    that were asked not to be sent. Every file is written to `<path>.partial`, its size and
+    that were asked not to be sent. A header must announce the listed SHA-256 and size, and the
+    bytes must then have them: every file is written to `<path>.partial`, its size and
     SHA-256 checked against `files`, fsynced, then renamed to its final name. A file the list
-    does not name, one of `skip_paths`, one sent twice, a size or digest mismatch, or a stream
+    does not name, one of `skip_paths`, one sent twice, a size or digest mismatch (in the
+    header or in the bytes), or a stream
     that ends before every other listed file arrived raises ExportError; the file at fault is
     then left neither under its final name nor as .partial (files completed before stay, so a
     new export resumes from them).
@@ -201,6 +203,10 @@ def write_export_stream(chunks, out_dir, files, skip_paths=(), progress=None):
                 if path in done:
                     raise ExportError(f"the server sent {path!r} twice")
                 sha256, size = expected[path]
+                if chunk.file.sha256.lower() != sha256 or chunk.file.size != size:
+                    raise ExportError(f"the server's header for {path!r} (SHA-256 "
+                                      f"{chunk.file.sha256}, {chunk.file.size} bytes) is not "
+                                      f"what the cohort lists")
                 current = _Receiving(out_dir, path, sha256, size)
             elif chunk.data and current is None:
                 raise ExportError("the server sent data before any file header")
