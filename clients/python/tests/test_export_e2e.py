@@ -135,36 +135,110 @@ def sha256_of(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+class ServerProcess:
+    """tributary-server as a child process on a loopback port with its own data directory (and
+    so its own embedded PostgreSQL cluster), and the CLI pointed at it."""
+
+    def __init__(self, folder, extra_args=(), cli_options=()):
+        self.folder = folder
+        self.data = os.path.join(folder, "data")
+        self.operator = os.path.join(self.data, "operator.token")
+        self.address = f"127.0.0.1:{free_port()}"
+        self.cli_options = list(cli_options)
+        self.env = clean_environment()
+        self.log_path = os.path.join(folder, "server.log")
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [SERVER, "--data-dir", self.data, "--listen", self.address,
+             "--harmonization-workers", "1", *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            self.wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_until_answering(self):
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tributary-server exited {self.process.returncode}:\n"
+                                   + self.server_log())
+            if os.path.exists(self.operator):
+                probe = subprocess.run(
+                    [CLI, "centres", "list", "--server", self.address, *self.cli_options,
+                     "--token-file", self.operator], env=self.env, capture_output=True)
+                if probe.returncode == 0:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("tributary-server did not answer within 90 s:\n" + self.server_log())
+
+    def cli(self, command, *args):
+        """Runs `tributary COMMAND [SUBCOMMAND] --server ADDR ARGS...`; returns its output."""
+        words = [command]
+        if command not in ("upload",) and args and not args[0].startswith("-"):
+            words.append(args[0])
+            args = args[1:]
+        run = subprocess.run([CLI, *words, "--server", self.address, *self.cli_options, *args],
+                             env=self.env, capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"tributary {' '.join(words)} exited {run.returncode}:\n"
+                               f"{run.stdout}\n{run.stderr}\n{self.server_log()}")
+        return run.stdout
+
+    def server_log(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read()[-20000:].decode("utf-8", "replace")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def make_test_folder():
+    folder = tempfile.mkdtemp(prefix="trib_py_e2e_")
+    # Run as root, the server's embedded cluster runs as the postgres user, who must reach
+    # DATA_DIR/postgres: mkdtemp's 0700 would keep it out. Token files stay 0600.
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def remove_test_folder(folder):
+    if os.environ.get("TRIBUTARY_KEEP_TEST_DIR"):
+        print(f"kept {folder}", file=sys.stderr)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @unittest.skipUnless(CLI and SERVER, "TRIBUTARY_CLI and TRIBUTARY_SERVER_BIN not set (run by ctest)")
 class ExportE2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="trib_py_e2e_")
-        # Run as root, the server's embedded cluster runs as the postgres user, who must reach
-        # DATA_DIR/postgres: mkdtemp's 0700 would keep it out. Token files stay 0600.
-        os.chmod(cls.tmp, 0o755)
-        cls.env = clean_environment()
-        cls.data = os.path.join(cls.tmp, "data")
-        cls.address = f"127.0.0.1:{free_port()}"
-        cls.log_path = os.path.join(cls.tmp, "server.log")
-        cls.log = open(cls.log_path, "wb")
-        cls.server = subprocess.Popen(
-            [SERVER, "--data-dir", cls.data, "--listen", cls.address,
-             "--harmonization-workers", "1"],
-            stdout=cls.log, stderr=subprocess.STDOUT, env=cls.env)
+        cls.tmp = make_test_folder()
+        cls.client = None
         try:
+            cls.server = ServerProcess(cls.tmp)
             cls.prepare()
         except BaseException:
-            cls.stop()
+            cls.tearDownClass()
             raise
 
     @classmethod
     def prepare(cls):
-        cls.operator = os.path.join(cls.data, "operator.token")
-        cls.wait_for_server()
+        server = cls.server
+        cls.address = server.address
+        cls.env = server.env
+        cls.operator = server.operator
         tokens = {}
         for centre in ("north", "south"):
-            out = cls.cli("centres", "add", centre, "--token-file", cls.operator)
+            out = server.cli("centres", "add", centre, "--token-file", cls.operator)
             tokens[centre] = write_private(os.path.join(cls.tmp, f"{centre}.token"),
                                            out.strip().splitlines()[-1])
         cls.uploader = tokens["north"]
@@ -177,71 +251,22 @@ class ExportE2E(unittest.TestCase):
         write_series(os.path.join(south, "p3"), "S001", "F", 47, "VendorB", phantom(1.8, 150, 3))
         # ... and a referral: the CD of north's first patient, sent again by south.
         shutil.copytree(os.path.join(north, "p1"), os.path.join(south, "p1-referral"))
-        cls.cli("upload", north, "--complete", "--token-file", tokens["north"])
-        cls.cli("upload", south, "--complete", "--token-file", tokens["south"])
-        cls.cli("jobs", "wait", "--timeout", "600", "--token-file", cls.operator)
-        created = json.loads(cls.cli("tokens", "create", "--role", "researcher", "--name",
-                                     "python-e2e", "--json", "--token-file", cls.operator))
+        server.cli("upload", north, "--complete", "--token-file", tokens["north"])
+        server.cli("upload", south, "--complete", "--token-file", tokens["south"])
+        server.cli("jobs", "wait", "--timeout", "600", "--token-file", cls.operator)
+        created = json.loads(server.cli("tokens", "create", "--role", "researcher", "--name",
+                                        "python-e2e", "--json", "--token-file", cls.operator))
         cls.researcher = write_private(os.path.join(cls.tmp, "researcher.token"),
                                        created["secret"])
         cls.client = Client(cls.address, token_file=cls.researcher)
 
     @classmethod
-    def wait_for_server(cls):
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if cls.server.poll() is not None:
-                raise RuntimeError(f"tributary-server exited {cls.server.returncode}:\n"
-                                   + cls.server_log())
-            if os.path.exists(cls.operator):
-                probe = subprocess.run(
-                    [CLI, "centres", "list", "--server", cls.address, "--token-file",
-                     cls.operator], env=cls.env, capture_output=True)
-                if probe.returncode == 0:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError("tributary-server did not answer within 90 s:\n" + cls.server_log())
-
-    @classmethod
-    def cli(cls, command, *args):
-        """Runs `tributary COMMAND [SUBCOMMAND] --server ADDR ARGS...`; returns its output."""
-        words = [command]
-        if command not in ("upload",) and args and not args[0].startswith("-"):
-            words.append(args[0])
-            args = args[1:]
-        run = subprocess.run([CLI, *words, "--server", cls.address, *args], env=cls.env,
-                             capture_output=True, text=True)
-        if run.returncode != 0:
-            raise RuntimeError(f"tributary {' '.join(words)} exited {run.returncode}:\n"
-                               f"{run.stdout}\n{run.stderr}\n{cls.server_log()}")
-        return run.stdout
-
-    @classmethod
-    def server_log(cls):
-        cls.log.flush()
-        with open(cls.log_path, "rb") as f:
-            return f.read()[-20000:].decode("utf-8", "replace")
-
-    @classmethod
-    def stop(cls):
-        if getattr(cls, "client", None) is not None:
-            cls.client.close()
-        if cls.server.poll() is None:
-            cls.server.terminate()
-            try:
-                cls.server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                cls.server.kill()
-                cls.server.wait()
-        cls.log.close()
-
-    @classmethod
     def tearDownClass(cls):
-        cls.stop()
-        if os.environ.get("TRIBUTARY_KEEP_TEST_DIR"):
-            print(f"kept {cls.tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        if cls.client is not None:
+            cls.client.close()
+        if getattr(cls, "server", None) is not None:
+            cls.server.stop()
+        remove_test_folder(cls.tmp)
 
     def fresh_dir(self, name):
         path = os.path.join(self.tmp, name)
@@ -402,6 +427,109 @@ class ExportE2E(unittest.TestCase):
         check = subprocess.run(["sha256sum", "--strict", "-c", "manifest.sha256"], cwd=out,
                                capture_output=True, text=True)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+
+def make_certificates(folder):
+    """CA "a" (server and client certificates) and CA "b" (a client certificate no server
+    trusts), made with the openssl command as tests/e2e/security_e2e_test.cc makes them."""
+    os.makedirs(folder)
+    with open(os.path.join(folder, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    script = """set -e
+for ca in a b; do
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca-$ca -keyout ca-$ca.key \
+    -out ca-$ca.pem
+done
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr
+openssl x509 -req -in server.csr -CA ca-a.pem -CAkey ca-a.key -CAcreateserial -days 2 \
+  -extfile server.ext -out server.pem
+for ca in a b; do
+  openssl req -newkey rsa:2048 -nodes -subj /CN=researcher-$ca -keyout client-$ca.key \
+    -out client-$ca.csr
+  openssl x509 -req -in client-$ca.csr -CA ca-$ca.pem -CAkey ca-$ca.key -CAcreateserial \
+    -days 2 -out client-$ca.pem
+done
+chmod 600 *.key
+"""
+    made = subprocess.run(["sh", "-c", script], cwd=folder, capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError("openssl failed:\n" + made.stdout + made.stderr)
+    return folder
+
+
+@unittest.skipUnless(CLI and SERVER, "TRIBUTARY_CLI and TRIBUTARY_SERVER_BIN not set (run by ctest)")
+class MutualTlsE2E(unittest.TestCase):
+    """The client's TLS options against a server that demands a client certificate."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = make_test_folder()
+        cls.server = None
+        try:
+            cls.tls_dir = make_certificates(os.path.join(cls.tmp, "tls"))
+            cls.server = ServerProcess(
+                cls.tmp,
+                ["--tls-cert", cls.tls("server.pem"), "--tls-key", cls.tls("server.key"),
+                 "--client-ca", cls.tls("ca-a.pem")],
+                ["--tls-ca", cls.tls("ca-a.pem"), "--tls-cert", cls.tls("client-a.pem"),
+                 "--tls-key", cls.tls("client-a.key")])
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server is not None:
+            cls.server.stop()
+        remove_test_folder(cls.tmp)
+
+    @classmethod
+    def tls(cls, name):
+        return os.path.join(cls.tls_dir, name)
+
+    def list_cohorts(self, **tls):
+        with Client(self.server.address, token_file=self.server.operator, timeout=20,
+                    **tls) as client:
+            return client.list_cohorts()
+
+    def test_a_client_certificate_of_the_trusted_ca_is_let_in(self):
+        self.assertEqual(self.list_cohorts(tls_ca=self.tls("ca-a.pem"),
+                                           tls_cert=self.tls("client-a.pem"),
+                                           tls_key=self.tls("client-a.key")), [])
+
+    def test_the_tls_environment_variables_are_the_defaults(self):
+        saved = {k: os.environ.get(k) for k in
+                 ("TRIBUTARY_TLS_CA", "TRIBUTARY_TLS_CERT", "TRIBUTARY_TLS_KEY")}
+        os.environ.update(TRIBUTARY_TLS_CA=self.tls("ca-a.pem"),
+                          TRIBUTARY_TLS_CERT=self.tls("client-a.pem"),
+                          TRIBUTARY_TLS_KEY=self.tls("client-a.key"))
+        try:
+            self.assertEqual(self.list_cohorts(), [])
+            with self.assertRaises(RpcError) as caught:  # "" overrides the environment
+                self.list_cohorts(tls_ca="", tls_cert="", tls_key="")
+            self.assertEqual(caught.exception.code, grpc.StatusCode.UNAVAILABLE)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def test_no_certificate_another_ca_or_plaintext_is_refused(self):
+        refused = {
+            "no client certificate": dict(tls_ca=self.tls("ca-a.pem"), tls_cert="", tls_key=""),
+            "a client certificate of another CA": dict(tls_ca=self.tls("ca-a.pem"),
+                                                       tls_cert=self.tls("client-b.pem"),
+                                                       tls_key=self.tls("client-b.key")),
+            "a server certificate of an untrusted CA": dict(tls_ca=self.tls("ca-b.pem"),
+                                                            tls_cert=self.tls("client-a.pem"),
+                                                            tls_key=self.tls("client-a.key")),
+            "plaintext": dict(tls_ca="", tls_cert="", tls_key=""),
+        }
+        for case, tls in refused.items():
+            with self.subTest(case), self.assertRaises(RpcError) as caught:
+                self.list_cohorts(**tls)
+            self.assertEqual(caught.exception.code, grpc.StatusCode.UNAVAILABLE, case)
 
 
 if __name__ == "__main__":
