@@ -134,8 +134,8 @@ class Client:
         """
         out_dir = os.fspath(out_dir)
         files = self.get_cohort(cohort_id)["files"]
+        skip_paths = export_module.plan_resume(out_dir, files)  # validates every path first
         os.makedirs(out_dir, exist_ok=True)
-        skip_paths = export_module.plan_resume(out_dir, files)
         request = cohorts_pb2.ExportCohortRequest(id=int(cohort_id), skip_paths=skip_paths)
         stream = self._cohorts.ExportCohort(request, timeout=timeout, metadata=self._metadata)
         try:
