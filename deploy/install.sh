@@ -26,6 +26,9 @@ packages=(
   prometheus-cpp-dev prometheus
   # volume reconstruction and NIfTI writing (normalize/); JPEG 2000 decoding; .nii.gz deflate
   libinsighttoolkit5-dev libopenjp2-7-dev zlib1g-dev
+  # the cohorts' intensity-distribution pictures (normalize/distribution_plot.cc): Cairo, and the
+  # font their text is set in
+  libcairo2-dev fonts-dejavu-core
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev dcmtk python3-pydicom python3-numpy
   # conformance read-back (nibabel, scipy) and the convert benchmark's peer tool; Pillow reads the QC

@@ -74,7 +74,9 @@ std::string Readme(const DatasetInfo& info, const Layout& layout) {
       << "- `participants.tsv`: pseudonym, centre and the retained characteristics.\n"
       << "- `sub-*/ses-*/`: the harmonized NIfTI volumes with their JSON sidecars (and .bval/.bvec "
          "for diffusion); sessions are a subject's studies in date order.\n"
-      << "- `qc/`: a QC picture of every volume and `summary.tsv` with its QC values.\n"
+      << "- `qc/`: a QC picture of every volume, `summary.tsv` with its QC values, and per "
+         "modality `<modality>_intensity_by_centre.png`: each centre's intensity distribution "
+         "before and after harmonization.\n"
       << "- `provenance.json`: W3C PROV-JSON lineage from the uploaded files to every file here.\n"
       << "- `manifest.sha256`: the SHA-256 of every other file (`sha256sum -c manifest.sha256`).\n";
   std::size_t ignored = 0;
@@ -131,6 +133,8 @@ std::string QcSummaryTsv(const std::vector<QcRow>& rows) {
     nlohmann::json m = nlohmann::json::parse(row.metrics_json, nullptr, false);
     if (!m.is_object()) m = nlohmann::json::object();
     for (const auto& [key, value] : m.items()) {
+      // The distributions are drawn (qc/<modality>_intensity_by_centre.png), not tabulated.
+      if (key.rfind("Histogram", 0) == 0) continue;
       if (value.is_number() || value.is_array()) keys.insert(key);
     }
     metrics.push_back(std::move(m));

@@ -129,8 +129,9 @@ common::Metadata IntensityStatistics(const Volume& v, const std::vector<std::uin
   // the previous one (the values a full sort would put there).
   auto begin = values.begin();
   auto percentile = [&](double p) {
-    auto at = values.begin() + std::min(values.size() - 1, static_cast<std::size_t>(
-                                                               p / 100 * (values.size() - 1) + 0.5));
+    auto at =
+        values.begin() +
+        std::min(values.size() - 1, static_cast<std::size_t>(p / 100 * (values.size() - 1) + 0.5));
     std::nth_element(begin, at, values.end());
     begin = at;
     return *at;
@@ -141,6 +142,36 @@ common::Metadata IntensityStatistics(const Volume& v, const std::vector<std::uin
   qc["ForegroundP50"] = percentile(50);
   qc["ForegroundP99"] = percentile(99);
   return qc;
+}
+
+// The distribution of the first time point's values inside `mask` (all voxels when empty): its
+// 0.5th and 99.5th percentiles, and the fraction of those voxels in each of kHistogramBins equal
+// bins between them. For the cohort's before/after picture of each centre's intensities.
+constexpr std::size_t kHistogramBins = 64;
+void AddHistogram(const Volume& v, const std::vector<std::uint8_t>& mask, const std::string& name,
+                  common::Metadata& qc) {
+  std::size_t n = PlaneVoxels(v);
+  std::vector<double> values;
+  values.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (mask.empty() || mask[i] != 0) values.push_back(v.ValueAt(i));
+  }
+  if (values.size() < 2) return;
+  auto rank = [&](double p) {
+    auto at = values.begin() + static_cast<std::ptrdiff_t>(p * (values.size() - 1) + 0.5);
+    std::nth_element(values.begin(), at, values.end());
+    return *at;
+  };
+  const double low = rank(0.005), high = rank(0.995);
+  if (!(high > low)) return;
+  std::vector<double> fractions(kHistogramBins, 0.0);
+  for (double x : values) {
+    if (x < low || x > high) continue;
+    auto bin = static_cast<std::size_t>((x - low) / (high - low) * kHistogramBins);
+    fractions[std::min(bin, kHistogramBins - 1)] += 1.0 / static_cast<double>(values.size());
+  }
+  qc[name + "Range"] = std::vector<double>{low, high};
+  qc[name] = std::move(fractions);
 }
 
 std::vector<double> Spacing(const Volume& v) { return {v.spacing[0], v.spacing[1], v.spacing[2]}; }
@@ -242,6 +273,12 @@ SeriesHarmonization Harmonizer::HarmonizeSeries(const dicom::SeriesVolumes& seri
                     {"dcmtk", dicom::DcmtkVersion()}};
       d.qc["SizeBefore"] = Size(input);
       d.qc["SpacingBefore"] = Spacing(input);
+      if (recipe_.intensity.method == Recipe::IntensityMethod::kCtHu) {
+        // CT before: the acquired HU of the body (as the CT mask below, on the input grid).
+        std::vector<std::uint8_t> body(PlaneVoxels(input));
+        for (std::size_t i = 0; i < body.size(); ++i) body[i] = input.ValueAt(i) > kCtBodyHu;
+        AddHistogram(input, body, "HistogramBefore", d.qc);
+      }
 
       const Recipe::IntensityMethod method = recipe_.intensity.method;
       // `input` is not used past this point: an owned one is freed after the first step.
@@ -260,8 +297,9 @@ SeriesHarmonization Harmonizer::HarmonizeSeries(const dicom::SeriesVolumes& seri
       if (method == Recipe::IntensityMethod::kCtHu) {
         // Clipped again on the output grid: the anti-aliasing filter rings a little past the
         // clip range.
-        TRIB_ASSIGN_OR_RETURN(volume, normalize::NormalizeCt(
-                                          std::move(volume), CtOptions(recipe_, /*padding=*/false)));
+        TRIB_ASSIGN_OR_RETURN(
+            volume,
+            normalize::NormalizeCt(std::move(volume), CtOptions(recipe_, /*padding=*/false)));
       }
       double after_geometry = Now();
 
@@ -272,6 +310,8 @@ SeriesHarmonization Harmonizer::HarmonizeSeries(const dicom::SeriesVolumes& seri
         case Recipe::IntensityMethod::kNyul: {
           TRIB_ASSIGN_OR_RETURN(normalize::MaskedVolume prepared,
                                 PrepareForeground(volume, recipe_.intensity));
+          // MR before: the scanner's values in the foreground, before bias correction and scaling.
+          AddHistogram(volume, prepared.mask, "HistogramBefore", d.qc);
           TRIB_ASSIGN_OR_RETURN(volume, normalize::ScaleMr(prepared, MrOptions(recipe_.intensity),
                                                            model_ ? &*model_ : nullptr));
           mask = std::move(prepared.mask);
@@ -297,6 +337,7 @@ SeriesHarmonization Harmonizer::HarmonizeSeries(const dicom::SeriesVolumes& seri
       d.qc["SizeAfter"] = Size(volume);
       d.qc["SpacingAfter"] = Spacing(volume);
       for (const auto& [key, value] : IntensityStatistics(volume, mask)) d.qc[key] = value;
+      AddHistogram(volume, mask, "HistogramAfter", d.qc);
       std::vector<std::uint8_t>().swap(mask);
 
       // Names: the converter's %p_%s, made unique within the run.

@@ -1,6 +1,7 @@
 #include "services/cohort_snapshot.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -10,6 +11,7 @@
 #include "common/version.h"
 #include "harmonize/bids_documents.h"
 #include "harmonize/bids_layout.h"
+#include "harmonize/centre_distributions.h"
 #include "provenance/prov_document.h"
 
 namespace tributary::services {
@@ -123,6 +125,13 @@ absl::StatusOr<provenance::CohortSummary> CohortSnapshot::Create(
   TRIB_RETURN_IF_ERROR(put("participants.json", harmonize::ParticipantsJson()));
   TRIB_RETURN_IF_ERROR(put(".bidsignore", harmonize::BidsIgnore(layout)));
   TRIB_RETURN_IF_ERROR(put("qc/summary.tsv", harmonize::QcSummaryTsv(qc_rows)));
+  TRIB_ASSIGN_OR_RETURN(auto pictures, harmonize::CentreDistributionPictures(qc_rows));
+  for (const auto& picture : pictures) {
+    std::string modality = picture.modality;
+    std::transform(modality.begin(), modality.end(), modality.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    TRIB_RETURN_IF_ERROR(put("qc/" + modality + "_intensity_by_centre.png", picture.png));
+  }
 
   std::vector<std::int64_t> derivation_ids;
   for (const auto& v : volumes) derivation_ids.push_back(v.derivation_id);
