@@ -130,7 +130,8 @@ std::string ServerProcess::Cli(const std::string& args) const {
   std::string client_options = client_options_.empty() ? "" : " " + client_options_;
   // `centres add`, `studies list`, `jobs wait`: the options follow the second word.
   if (sub == "centres" || sub == "studies" || sub == "jobs" || sub == "series" ||
-      sub == "recipes" || sub == "models" || sub == "tokens" || sub == "audit") {
+      sub == "recipes" || sub == "models" || sub == "tokens" || sub == "audit" ||
+      sub == "cohorts" || sub == "provenance") {
     std::size_t second = args.find(' ', space + 1);
     return command + " " + args.substr(0, second) + " --server " + address() + client_options +
            (second == std::string::npos ? "" : args.substr(second));
