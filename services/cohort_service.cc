@@ -285,17 +285,21 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   // The next chunk: more of the current file, or the start of the next one, or the end.
   void NextLocked() {
     chunk_.Clear();
-    if (!in_.is_open()) {
+    if (!in_) {
       if (next_ >= files_.size()) {
         Finish(grpc::Status::OK);
         return;
       }
       const auto& f = files_[next_];
-      in_.open(service_.blobs_.PathOf(f.blob_sha256), std::ios::binary);
-      if (!in_) {
-        Finish(grpc::Status(grpc::StatusCode::DATA_LOSS, "blob of " + f.path + " is missing"));
+      auto reader = service_.blobs_.OpenReader(f.blob_sha256);
+      if (!reader.ok()) {
+        Finish(ToGrpcStatus(absl::Status(
+            reader.status().code() == absl::StatusCode::kNotFound ? absl::StatusCode::kDataLoss
+                                                                  : reader.status().code(),
+            "the blob of " + f.path + ": " + std::string(reader.status().message()))));
         return;
       }
+      in_ = std::move(*reader);
       hasher_ = std::make_unique<Sha256Hasher>();
       sent_ = 0;
       chunk_.mutable_file()->set_path(f.path);
@@ -304,13 +308,17 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
     }
     const auto& f = files_[next_];
     buffer_.resize(kChunkBytes);
-    in_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-    std::size_t n = static_cast<std::size_t>(in_.gcount());
+    absl::StatusOr<std::size_t> read = in_->Read(buffer_.data(), buffer_.size());
+    if (!read.ok()) {
+      Finish(ToGrpcStatus(read.status()));
+      return;
+    }
+    std::size_t n = *read;
     buffer_.resize(n);
     hasher_->Update(buffer_);
     sent_ += n;
-    if (in_.eof() || sent_ >= static_cast<std::uint64_t>(f.size)) {
-      in_.close();
+    if (n == 0 || sent_ >= static_cast<std::uint64_t>(f.size)) {
+      in_.reset();
       ++next_;
       if (sent_ != static_cast<std::uint64_t>(f.size) ||
           ToHex(hasher_->Finish()) != f.blob_sha256) {
@@ -319,9 +327,6 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
                             "the stored copy of " + f.path + " does not match its SHA-256"));
         return;
       }
-    } else if (!in_) {
-      Finish(grpc::Status(grpc::StatusCode::DATA_LOSS, "cannot read the blob of " + f.path));
-      return;
     }
     chunk_.set_data(buffer_);
     service_.metrics_.AddExportBytes(n);
@@ -332,7 +337,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportChunk> {
   std::mutex mutex_;
   std::vector<provenance::CohortFileRecord> files_;
   std::size_t next_ = 0;
-  std::ifstream in_;
+  std::unique_ptr<storage::BlobReader> in_;
   std::unique_ptr<Sha256Hasher> hasher_;
   std::uint64_t sent_ = 0;
   std::string buffer_;

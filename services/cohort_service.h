@@ -2,11 +2,11 @@
 
 #include "provenance/prov_document.h"
 #include "services/authenticator.h"
-#include "services/blob_store.h"
 #include "services/cohort_snapshot.h"
 #include "services/ingest_pipeline.h"
 #include "services/metrics.h"
 #include "services/worker_pool.h"
+#include "storage/blob_store.h"
 #include "tributary/v1/cohorts.grpc.pb.h"
 
 namespace tributary::services {
@@ -16,7 +16,7 @@ namespace tributary::services {
 class CohortService final : public v1::Cohorts::CallbackService {
  public:
   CohortService(Authenticator& authenticator, provenance::Repository& repository,
-                const BlobStore& blobs, const IngestPipeline& pipeline, WorkerPool& pool,
+                const storage::BlobStore& blobs, const IngestPipeline& pipeline, WorkerPool& pool,
                 Metrics& metrics)
       : authenticator_(authenticator),
         repository_(repository),
@@ -54,7 +54,7 @@ class CohortService final : public v1::Cohorts::CallbackService {
 
   Authenticator& authenticator_;
   provenance::Repository& repository_;
-  const BlobStore& blobs_;
+  const storage::BlobStore& blobs_;
   CohortSnapshot snapshot_;
   const IngestPipeline& pipeline_;
   WorkerPool& pool_;

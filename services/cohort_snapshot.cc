@@ -115,7 +115,7 @@ absl::StatusOr<provenance::CohortSummary> CohortSnapshot::Create(
   std::vector<provenance::CohortFileRecord> files;
   for (const auto& f : layout.files) files.push_back({f.path, f.sha256, f.size});
   auto put = [&](const std::string& path, const std::string& text) -> absl::Status {
-    TRIB_ASSIGN_OR_RETURN(BlobStore::Stored stored, blobs_.Put(text));
+    TRIB_ASSIGN_OR_RETURN(storage::BlobStore::Stored stored, blobs_.Put(text));
     files.push_back({path, stored.sha256, static_cast<std::int64_t>(text.size())});
     return absl::OkStatus();
   };

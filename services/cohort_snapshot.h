@@ -4,7 +4,7 @@
 
 #include "common/status.h"
 #include "provenance/repository.h"
-#include "services/blob_store.h"
+#include "storage/blob_store.h"
 
 namespace tributary::services {
 
@@ -14,7 +14,7 @@ namespace tributary::services {
 // the whole file list recorded in one transaction. What is exported later is exactly this list.
 class CohortSnapshot {
  public:
-  CohortSnapshot(provenance::Repository& repository, const BlobStore& blobs)
+  CohortSnapshot(provenance::Repository& repository, const storage::BlobStore& blobs)
       : repository_(repository), blobs_(blobs) {}
 
   // FailedPrecondition when nothing matches.
@@ -29,7 +29,7 @@ class CohortSnapshot {
 
  private:
   provenance::Repository& repository_;
-  const BlobStore& blobs_;
+  const storage::BlobStore& blobs_;
 };
 
 }  // namespace tributary::services

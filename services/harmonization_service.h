@@ -1,9 +1,9 @@
 #pragma once
 
 #include "services/authenticator.h"
-#include "services/blob_store.h"
 #include "services/harmonization_operations.h"
 #include "services/worker_pool.h"
+#include "storage/blob_store.h"
 #include "tributary/v1/harmonization.grpc.pb.h"
 
 namespace tributary::services {
@@ -14,7 +14,7 @@ namespace tributary::services {
 class HarmonizationService final : public v1::Harmonization::CallbackService {
  public:
   HarmonizationService(Authenticator& authenticator, provenance::Repository& repository,
-                       const BlobStore& blobs, WorkerPool& pool)
+                       const storage::BlobStore& blobs, WorkerPool& pool)
       : authenticator_(authenticator),
         repository_(repository),
         operations_(repository),
@@ -68,7 +68,7 @@ class HarmonizationService final : public v1::Harmonization::CallbackService {
   Authenticator& authenticator_;
   provenance::Repository& repository_;
   HarmonizationOperations operations_;
-  const BlobStore& blobs_;
+  const storage::BlobStore& blobs_;
   WorkerPool& pool_;
 };
 

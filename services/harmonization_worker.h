@@ -8,8 +8,8 @@
 
 #include "common/status.h"
 #include "provenance/repository.h"
-#include "services/blob_store.h"
 #include "services/metrics.h"
+#include "storage/blob_store.h"
 
 namespace tributary::services {
 
@@ -30,7 +30,7 @@ struct HarmonizationWorkerOptions {
 // another modality, a series that does not rebuild). Logs carry ids and digests only.
 class HarmonizationWorker {
  public:
-  HarmonizationWorker(provenance::Repository& repository, const BlobStore& blobs,
+  HarmonizationWorker(provenance::Repository& repository, const storage::BlobStore& blobs,
                       HarmonizationWorkerOptions options, Metrics& metrics);
 
   // host:pid:start-time, unique per process.
@@ -49,7 +49,7 @@ class HarmonizationWorker {
                        std::stop_token stop);
 
   provenance::Repository& repository_;
-  const BlobStore& blobs_;
+  const storage::BlobStore& blobs_;
   HarmonizationWorkerOptions options_;
   Metrics& metrics_;
 };

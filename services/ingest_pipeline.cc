@@ -160,7 +160,7 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(
     }
     return reject(reason, std::move(detail));
   }
-  TRIB_ASSIGN_OR_RETURN(BlobStore::Stored blob, blobs_.Put(instance->bytes));
+  TRIB_ASSIGN_OR_RETURN(storage::BlobStore::Stored blob, blobs_.Put(instance->bytes));
 
   provenance::InstanceRecord record;
   record.centre_id = principal.centre_id;

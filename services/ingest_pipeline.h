@@ -6,7 +6,7 @@
 #include "common/status.h"
 #include "dicom/deidentifier.h"
 #include "provenance/repository.h"
-#include "services/blob_store.h"
+#include "storage/blob_store.h"
 
 namespace tributary::services {
 
@@ -39,7 +39,7 @@ struct IngestOutcome {
 // (database or disk): nothing was acknowledged and the client should send the file again.
 class IngestPipeline {
  public:
-  IngestPipeline(const dicom::Deidentifier& deidentifier, const BlobStore& blobs,
+  IngestPipeline(const dicom::Deidentifier& deidentifier, const storage::BlobStore& blobs,
                  provenance::Repository& repository, std::string key_for_digests)
       : deidentifier_(deidentifier),
         blobs_(blobs),
@@ -63,7 +63,7 @@ class IngestPipeline {
 
  private:
   const dicom::Deidentifier& deidentifier_;
-  const BlobStore& blobs_;
+  const storage::BlobStore& blobs_;
   provenance::Repository& repository_;
   std::string digest_key_;
 };

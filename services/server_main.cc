@@ -25,7 +25,6 @@
 #include "provenance/key_fingerprint.h"
 #include "provenance/repository.h"
 #include "services/admin_service.h"
-#include "services/blob_store.h"
 #include "services/cohort_service.h"
 #include "services/harmonization_operations.h"
 #include "services/harmonization_service.h"
@@ -37,6 +36,7 @@
 #include "services/server_security.h"
 #include "services/study_sweeper.h"
 #include "services/tokens.h"
+#include "storage/blob_store.h"
 
 namespace tributary::services {
 namespace {
@@ -61,6 +61,10 @@ struct ServerOptions {
   TlsFiles tls;
   bool insecure = false;
   std::string metrics_listen;
+  std::string blob_store;  // "": DATA_DIR/blobs
+  std::string s3_endpoint;
+  std::string s3_region = "us-east-1";
+  std::string s3_credentials_file;
   bool rotate_key_fingerprint = false;
   std::string old_key_file;
 };
@@ -82,7 +86,7 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
 // folder DATA_DIR/scratch/<random> (removed on a clean exit).
 class HarmonizationWorkers {
  public:
-  HarmonizationWorkers(provenance::Repository& repository, const BlobStore& blobs,
+  HarmonizationWorkers(provenance::Repository& repository, const storage::BlobStore& blobs,
                        const ServerOptions& options, Metrics& metrics) {
     if (options.harmonization_workers == 0) return;
     fs::path parent = fs::path(options.data_dir) / "scratch";
@@ -159,6 +163,16 @@ absl::StatusOr<std::string> OperatorToken(const fs::path& path) {
   return token;
 }
 
+storage::BlobStoreOptions BlobOptions(const ServerOptions& options) {
+  storage::BlobStoreOptions out;
+  out.location = options.blob_store.empty() ? (fs::path(options.data_dir) / "blobs").string()
+                                            : options.blob_store;
+  out.s3_endpoint = options.s3_endpoint;
+  out.s3_region = options.s3_region;
+  out.s3_credentials_file = options.s3_credentials_file;
+  return out;
+}
+
 absl::StatusOr<dicom::DeidPolicy> MakePolicy(const ServerOptions& options) {
   TRIB_ASSIGN_OR_RETURN(dicom::DeidPolicy policy,
                         dicom::DeidPolicy::FromNames(options.profile, options.options));
@@ -223,16 +237,16 @@ int ServeWorker(const ServerOptions& options, sigset_t& signals) {
   if (!repository.ok()) return fail(repository.status());
   auto version = (*repository)->Migrate();
   if (!version.ok()) return fail(version.status());
-  auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
+  auto blobs = storage::OpenBlobStore(BlobOptions(options));
   if (!blobs.ok()) return fail(blobs.status());
   Metrics metrics;
   if (absl::Status served = ServeMetrics(metrics, **repository, options.metrics_listen);
       !served.ok())
     return fail(served);
   {
-    HarmonizationWorkers workers(**repository, *blobs, options, metrics);
-    spdlog::info("tributary-server {} as a harmonization worker, blobs in {}/blobs", kVersion,
-                 options.data_dir);
+    HarmonizationWorkers workers(**repository, **blobs, options, metrics);
+    spdlog::info("tributary-server {} as a harmonization worker, blobs in {}", kVersion,
+                 (*blobs)->Describe());
     int signal = 0;
     sigwait(&signals, &signal);
     spdlog::info("signal {}: stopping the workers", signal);
@@ -336,7 +350,7 @@ int Serve(const ServerOptions& options) {
   if (absl::Status added = (*repository)->AddOperatorToken(TokenDigest(*token)); !added.ok())
     return fail(added);
 
-  auto blobs = BlobStore::Open((fs::path(options.data_dir) / "blobs").string());
+  auto blobs = storage::OpenBlobStore(BlobOptions(options));
   if (!blobs.ok()) return fail(blobs.status());
   if (absl::Status installed = HarmonizationOperations(**repository).InstallBuiltinRecipes();
       !installed.ok())
@@ -346,7 +360,7 @@ int Serve(const ServerOptions& options) {
   auto deidentifier = dicom::Deidentifier::Create(std::move(*key), *policy);
   if (!deidentifier.ok()) return fail(deidentifier.status());
   IngestPipeline pipeline(
-      *deidentifier, *blobs, **repository,
+      *deidentifier, **blobs, **repository,
       std::string(reinterpret_cast<const char*>(digest_key.data()), digest_key.size()));
 
   Metrics metrics;
@@ -360,9 +374,9 @@ int Serve(const ServerOptions& options) {
   limits.max_file_bytes = options.max_file_mb << 20;
   IngestService ingest(pipeline, authenticator, **repository, pool, limits, metrics);
   AdminService admin(authenticator, **repository, pool);
-  HarmonizationService harmonization(authenticator, **repository, *blobs, pool);
+  HarmonizationService harmonization(authenticator, **repository, **blobs, pool);
   SecurityService security(authenticator, **repository, pool);
-  CohortService cohorts(authenticator, **repository, *blobs, pipeline, pool, metrics);
+  CohortService cohorts(authenticator, **repository, **blobs, pipeline, pool, metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -391,7 +405,7 @@ int Serve(const ServerOptions& options) {
   auto sweeper =
       std::make_unique<StudySweeper>(**repository, options.quiet_period, options.sweep_interval);
   auto harmonization_workers =
-      std::make_unique<HarmonizationWorkers>(**repository, *blobs, options, metrics);
+      std::make_unique<HarmonizationWorkers>(**repository, **blobs, options, metrics);
 
   int signal = 0;
   sigwait(&signals, &signal);
@@ -455,6 +469,17 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", options.metrics_listen,
                  "Serve Prometheus metrics over HTTP at ADDR/metrics (IPV4:PORT, e.g. "
                  "127.0.0.1:9464; default: off)");
+  app.add_option("--blob-store", options.blob_store,
+                 "Where blobs go: a folder (default DATA_DIR/blobs) or s3://BUCKET[/PREFIX], an "
+                 "S3-compatible object store (needs --s3-endpoint; credentials from "
+                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --s3-credentials-file)");
+  app.add_option("--s3-endpoint", options.s3_endpoint,
+                 "The object store's URL, http(s)://host[:port] (path-style addressing)");
+  app.add_option("--s3-region", options.s3_region, "The region requests are signed for")
+      ->capture_default_str();
+  app.add_option("--s3-credentials-file", options.s3_credentials_file,
+                 "AWS shared-credentials file ([default] aws_access_key_id, "
+                 "aws_secret_access_key), owner-only (mode 0600)");
   app.add_flag("--rotate-key-fingerprint", options.rotate_key_fingerprint,
                "Record --key-file as the database's key after checking --old-key-file is the "
                "current one, then exit (docs/SERVER.md, \"Changing the key\")");

@@ -1,4 +1,4 @@
-#include "services/blob_store.h"
+#include "storage/file_blob_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 
 #include "common/hash.h"
 
-namespace tributary::services {
+namespace tributary::storage {
 namespace {
 
 namespace fs = std::filesystem;
@@ -41,7 +41,7 @@ absl::Status ErrnoStatus(const std::string& what) {
 // A blob is acknowledged only once the folder entries leading to it are durable too. A fan-out
 // folder is used once its parent has been fsynced after its creation, in this process (a folder
 // found on disk may come from a run that crashed before syncing it). One lock per top-level folder.
-struct BlobStore::Folders {
+struct FileBlobStore::Folders {
   std::array<std::mutex, 256> creating;
   std::mutex mutex;
   std::unordered_set<std::string> durable;  // "ab" and "ab/cd"
@@ -56,10 +56,10 @@ struct BlobStore::Folders {
   }
 };
 
-BlobStore::BlobStore(std::string root)
+FileBlobStore::FileBlobStore(std::string root)
     : root_(std::move(root)), folders_(std::make_shared<Folders>()) {}
 
-absl::Status BlobStore::EnsureFolders(const std::string& sha256) const {
+absl::Status FileBlobStore::EnsureFolders(const std::string& sha256) const {
   std::string top = sha256.substr(0, 2);
   std::string leaf = top + "/" + sha256.substr(2, 2);
   if (folders_->IsDurable(leaf)) return absl::OkStatus();
@@ -80,7 +80,7 @@ absl::Status BlobStore::EnsureFolders(const std::string& sha256) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BlobStore> BlobStore::Open(const std::string& root) {
+absl::StatusOr<std::unique_ptr<FileBlobStore>> FileBlobStore::Open(const std::string& root) {
   std::error_code error;
   fs::create_directories(fs::path(root) / "tmp", error);
   if (error)
@@ -93,14 +93,14 @@ absl::StatusOr<BlobStore> BlobStore::Open(const std::string& root) {
   // Leftovers of writes interrupted by a crash are never referenced: clear them.
   for (const auto& entry : fs::directory_iterator(fs::path(root) / "tmp", error))
     fs::remove(entry.path(), error);
-  return BlobStore(root);
+  return std::unique_ptr<FileBlobStore>(new FileBlobStore(root));
 }
 
-std::string BlobStore::PathOf(const std::string& sha256) const {
+std::string FileBlobStore::PathOf(const std::string& sha256) const {
   return (fs::path(root_) / "sha256" / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256).string();
 }
 
-absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
+absl::StatusOr<BlobStore::Stored> FileBlobStore::Put(std::string_view bytes) const {
   static std::atomic<std::uint64_t> counter{0};
   Stored stored{ToHex(Sha256(bytes)), false};
   fs::path final_path = PathOf(stored.sha256);
@@ -150,12 +150,40 @@ absl::StatusOr<BlobStore::Stored> BlobStore::Put(std::string_view bytes) const {
   return stored;
 }
 
-absl::StatusOr<std::string> BlobStore::Read(const std::string& sha256) const {
+absl::StatusOr<std::string> FileBlobStore::Read(const std::string& sha256) const {
   std::ifstream in(PathOf(sha256), std::ios::binary);
   if (!in) return absl::NotFoundError("blob " + sha256 + " not found");
   std::stringstream content;
   content << in.rdbuf();
-  return content.str();
+  std::string bytes = content.str();
+  if (ToHex(Sha256(bytes)) != sha256)
+    return absl::DataLossError("blob " + sha256 + " does not match its SHA-256");
+  return bytes;
 }
 
-}  // namespace tributary::services
+namespace {
+
+class FileReader final : public BlobReader {
+ public:
+  explicit FileReader(const std::string& path) : in_(path, std::ios::binary) {}
+  bool ok() const { return static_cast<bool>(in_); }
+  absl::StatusOr<std::size_t> Read(char* buffer, std::size_t max) override {
+    in_.read(buffer, static_cast<std::streamsize>(max));
+    if (in_.bad()) return absl::InternalError("cannot read a blob file");
+    return static_cast<std::size_t>(in_.gcount());
+  }
+
+ private:
+  std::ifstream in_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BlobReader>> FileBlobStore::OpenReader(
+    const std::string& sha256) const {
+  auto reader = std::make_unique<FileReader>(PathOf(sha256));
+  if (!reader->ok()) return absl::NotFoundError("blob " + sha256 + " not found");
+  return reader;
+}
+
+}  // namespace tributary::storage
