@@ -40,6 +40,11 @@ packages=(
   python3-grpcio python3-protobuf
   # the ingest benchmark's peer (bench/ingest_bench.py starts its own throwaway instance)
   orthanc
+  # the S3 API the object-storage tests start on loopback (tests/support/swift_s3_server.h):
+  # OpenStack Swift 2.30, whose s3api and tempauth middleware check AWS SigV4 signatures; curl
+  # signs the tests' own requests (where systemd runs, the packages also enable Debian's own Swift
+  # services on /etc/swift, the proxy on port 8080; the tests use none of them)
+  swift swift-proxy swift-account swift-container swift-object python3-swift curl
   # fuzzing (tests/fuzz, built separately with clang; see docs/FUZZING.md)
   clang libclang-rt-14-dev
   # the deploy/ checks (tests/deploy): systemd-analyze and systemd-sysusers on the units, PyYAML
