@@ -1,5 +1,7 @@
 #include "provenance/repository.h"
 
+#include <absl/strings/cord.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -987,17 +989,25 @@ absl::StatusOr<std::optional<Job>> Repository::ClaimJob(const std::string& worke
 namespace {
 
 // Why a job that the worker expected to hold is not its own: NotFound or FailedPrecondition.
+constexpr const char* kLeaseLostPayload = "tributary.v1/lease-lost";
+
 absl::Status LeaseLost(pqxx::work& w, std::int64_t job_id, const std::string& worker_id) {
   pqxx::result r =
       w.exec_params("SELECT state, coalesce(lease_owner, '') FROM jobs WHERE id = $1", job_id);
   if (r.empty()) return absl::NotFoundError("no job " + std::to_string(job_id));
   std::string holder = r[0][1].as<std::string>();
-  return absl::FailedPreconditionError(
+  absl::Status lost = absl::FailedPreconditionError(
       "worker " + worker_id + " no longer holds the lease on job " + std::to_string(job_id) + " (" +
       r[0][0].as<std::string>() + (holder.empty() ? "" : ", held by " + holder) + ")");
+  lost.SetPayload(kLeaseLostPayload, absl::Cord("1"));
+  return lost;
 }
 
 }  // namespace
+
+bool IsLeaseLost(const absl::Status& status) {
+  return absl::IsFailedPrecondition(status) && status.GetPayload(kLeaseLostPayload).has_value();
+}
 
 absl::Status Repository::Heartbeat(std::int64_t job_id, const std::string& worker_id,
                                    std::chrono::milliseconds lease) {

@@ -28,6 +28,10 @@ struct PoolStats {
 // migrations, and one method per transaction. Thread-safe. Errors: Unavailable when the database
 // cannot be reached or a commit's outcome is unknown (callers retry), Aborted on serialization
 // conflicts, NotFound/AlreadyExists/InvalidArgument as documented, Internal otherwise.
+// A lease lost (taken over by another worker, or the job no longer running): FailedPrecondition
+// marked as such, unlike the FailedPrecondition of a constraint the database refused.
+bool IsLeaseLost(const absl::Status& status);
+
 class Repository {
  public:
   static absl::StatusOr<std::unique_ptr<Repository>> Connect(const std::string& url,

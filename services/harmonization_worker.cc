@@ -82,7 +82,7 @@ class LeaseKeeper {
             }
             if (stop.stop_requested()) return;
             absl::Status renewed = repository.Heartbeat(job_id, worker_id, lease);
-            if (absl::IsFailedPrecondition(renewed) || absl::IsNotFound(renewed)) {
+            if (provenance::IsLeaseLost(renewed) || absl::IsNotFound(renewed)) {
               spdlog::warn("job {}: lease lost ({}); abandoning it", job_id,
                            std::string(renewed.message()));
               lost_ = true;
@@ -308,7 +308,8 @@ absl::Status HarmonizationWorker::Process(const provenance::Job& job, const fs::
     if (!absl::IsUnavailable(completed.status()) && !absl::IsAborted(completed.status())) break;
     std::this_thread::sleep_for(std::chrono::seconds(1 << attempt));
   }
-  if (absl::IsFailedPrecondition(completed.status()))
+  // Only a lost lease is abandoned; a constraint the database refused fails the attempt.
+  if (provenance::IsLeaseLost(completed.status()))
     return absl::CancelledError("lease lost before completion");
   if (!completed.ok()) return completed.status();
   spdlog::info("job {}: derivation {}{}, {} outputs", job.id, completed->derivation_id,

@@ -456,9 +456,14 @@ TEST_F(JobQueue, AStaleWorkerCannotHeartbeatOrCompleteATakenOverJob) {
 
   EXPECT_EQ(repository_->Heartbeat(job_id, "stale", seconds(1)).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(
-      repository_->CompleteJob(job_id, "stale", DerivationFor(*repository_, stale)).status().code(),
-      absl::StatusCode::kFailedPrecondition);
+  absl::Status late =
+      repository_->CompleteJob(job_id, "stale", DerivationFor(*repository_, stale)).status();
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(IsLeaseLost(late)) << late;
+  EXPECT_TRUE(IsLeaseLost(repository_->Heartbeat(job_id, "stale", seconds(1))));
+  // A refused constraint is FailedPrecondition too, but no lost lease: the worker must not
+  // abandon the job for it (issue 10 F).
+  EXPECT_FALSE(IsLeaseLost(absl::FailedPreconditionError("constraint violated")));
   EXPECT_EQ(repository_->FailJob(job_id, "stale", "too late", policy).status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(repository_->ListDerivations(series[0]).value().empty());
