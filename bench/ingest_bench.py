@@ -8,6 +8,10 @@ One run, one set of N distinct 512 KiB CT-like instances (made by bench_deidenti
   tributary tributary-server --data-dir (embedded PostgreSQL, durable defaults) and
             `tributary upload --parallel 1|4`, a fresh data directory each time
 and then the server's peak RSS while a ~1 GiB study (--study-files instances) streams in on one stream.
+For the Orthanc and tributary rows it also measures CPU time per stored file from /proc/PID/stat
+(utime + stime, before and after the upload): tributary-server, its embedded PostgreSQL (the
+postmaster with the children it reaped, and every live backend), the `tributary upload` client, and
+Orthanc.
 Outputs stay until the end of the run (deleting thousands of files just before a row slows the ext4
 inode allocation of the next one), so the scratch folder needs about 4 GB per round.
 Prints one table (see docs/BENCHMARKS.md, "Ingest throughput").
@@ -16,6 +20,7 @@ Prints one table (see docs/BENCHMARKS.md, "Ingest throughput").
 import argparse
 import http.client
 import json
+import resource
 import os
 import shutil
 import signal
@@ -45,6 +50,43 @@ def peak_rss_mb(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_stat(pid):
+    """(ppid, utime + stime, cutime + cstime) of a process, in seconds; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+    # fields[0] is state (field 3); utime, stime, cutime, cstime are fields 14-17
+    return (int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+            (int(fields[13]) + int(fields[14])) / CLOCK_TICKS)
+
+
+def process_cpu(pid):
+    stat = proc_stat(pid)
+    return stat[1] if stat else 0.0
+
+
+def cluster_cpu(postmaster):
+    """CPU seconds of a PostgreSQL cluster: the postmaster's own and its reaped children's, plus
+    every live child's (backends, checkpointer, WAL writer...). A backend that exits between two
+    readings moves from the second term to the first, so differences stay right."""
+    stat = proc_stat(postmaster)
+    if stat is None:
+        return 0.0
+    total = stat[1] + stat[2]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            child = proc_stat(int(entry))
+            if child and child[0] == postmaster:
+                total += child[1]
+    return total
 
 
 def free_port():
@@ -188,11 +230,13 @@ def orthanc_upload(paths, clients, root):
                 stored[0] += 1
         connection.close()
 
+    cpu_before = process_cpu(orthanc.process.pid)
     try:
         seconds = run_parallel(paths, clients, work)
+        cpu = {"server": process_cpu(orthanc.process.pid) - cpu_before}
     finally:
         rss = orthanc.stop()
-    return {"seconds": seconds, "files": stored[0], "rss_mb": rss}
+    return {"seconds": seconds, "files": stored[0], "rss_mb": rss, "cpu": cpu}
 
 
 # --- tributary ---------------------------------------------------------------------------------
@@ -222,6 +266,11 @@ class Tributary:
             raise RuntimeError("tributary-server did not start; see " + self.log.name)
         added = self.cli(["centres", "add", "bench", "--token", self.operator])
         self.token = added.stdout.strip().splitlines()[-1]
+        with open(os.path.join(self.dir, "data", "postgres", "pgdata", "postmaster.pid")) as f:
+            self.postmaster = int(f.readline())
+
+    def cpu(self):
+        return {"server": process_cpu(self.process.pid), "postgres": cluster_cpu(self.postmaster)}
 
     def cli(self, args, check=True):
         return subprocess.run([os.path.join(self.bin_dir, "tributary")] + args[:2] + ["--server", self.address] +
@@ -238,16 +287,25 @@ class Tributary:
 def tributary_upload(bin_dir, paths, streams, root, input_dir, server_args=()):
     server = Tributary(bin_dir, root, server_args)
     try:
-        result = subprocess.run(
+        before = server.cpu()
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client = subprocess.Popen(
             [os.path.join(bin_dir, "tributary"), "upload", input_dir, "--server", server.address, "--token",
-             server.token, "--parallel", str(streams), "--json"], capture_output=True, text=True)
+             server.token, "--parallel", str(streams), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        stdout, stderr = client.communicate()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client is the one child reaped since
+        after = server.cpu()
+        cpu = {key: after[key] - before[key] for key in before}
+        cpu["client"] = usage.ru_utime + usage.ru_stime - reaped.ru_utime - reaped.ru_stime
+        result = subprocess.CompletedProcess(client.args, client.returncode, stdout, stderr)
         report = json.loads(result.stdout)
         stored = report["summary"].get("STORED", 0)
         if stored != len(paths):
             raise RuntimeError(f"tributary stored {stored} of {len(paths)}: {report['summary']}\n{result.stderr}")
     finally:
         rss = server.stop()
-    return {"seconds": report["seconds"], "files": stored, "rss_mb": rss}
+    return {"seconds": report["seconds"], "files": stored, "rss_mb": rss, "cpu": cpu}
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -306,8 +364,11 @@ def main():
             rates = [run["files"] / run["seconds"] for run in runs]
             rate = statistics.median(rates)
             rss = [run["rss_mb"] for run in runs if run["rss_mb"] is not None]
+            # CPU ms per stored file, median over the rounds, for each process group measured
+            cpu = {key: statistics.median(1000 * run["cpu"][key] / run["files"] for run in runs)
+                   for key in (runs[0].get("cpu") or {})}
             rows.append((label, rate, rate * total_bytes / len(paths) / 1e6, min(rates), max(rates),
-                         max(rss) if rss else None))
+                         max(rss) if rss else None, cpu))
 
         study = None
         if args.study_files > 0 and "tributary" in only:
@@ -325,10 +386,14 @@ def main():
               f"{open('/proc/loadavg').read().split()[0]} at end; "
               f"scratch {root}")
         print()
-        print(f"  {'':48} {'inst/s':>8} {'MB/s':>8} {'min-max inst/s':>15} {'peak RSS MB':>12}")
-        for label, rate, mbps, low, high, rss in rows:
+        print(f"  {'':48} {'inst/s':>8} {'MB/s':>8} {'min-max inst/s':>15} {'peak RSS MB':>12}"
+              f" {'CPU ms/file: server':>20} {'postgres':>9} {'srv+pg':>7} {'client':>7}")
+        for label, rate, mbps, low, high, rss, cpu in rows:
             rss_text = f"{rss:12.0f}" if rss is not None else f"{'-':>12}"
-            print(f"  {label:48} {rate:8.0f} {mbps:8.0f} {f'{low:.0f}-{high:.0f}':>15} {rss_text}")
+            ms = lambda key, width: f"{cpu[key]:{width}.2f}" if key in cpu else f"{'-':>{width}}"
+            both = f"{cpu['server'] + cpu['postgres']:7.2f}" if "postgres" in cpu else f"{'-':>7}"
+            print(f"  {label:48} {rate:8.0f} {mbps:8.0f} {f'{low:.0f}-{high:.0f}':>15} {rss_text}"
+                  f" {ms('server', 20)} {ms('postgres', 9)} {both} {ms('client', 7)}")
         if study:
             count, size, run = study
             print(f"\n  1 GiB study, one stream: {count} instances, {size / 2**30:.2f} GiB in {run['seconds']:.1f} s "
@@ -339,6 +404,16 @@ def main():
         t1, t4 = get("tributary upload --parallel 1"), get("tributary upload --parallel 4")
         o1, o4 = get("Orthanc: POST /instances, 1"), get("Orthanc: POST /instances, 4")
         d4 = get("disk: write+fsync+rename, 4")
+        cpu_of = {row[0]: row[6] for row in rows}
+        print()
+        for n in (1, 4):
+            cpu = cpu_of.get(f"tributary upload --parallel {n}")
+            if cpu:
+                total = cpu["server"] + cpu["postgres"]
+                print(f"  server + PostgreSQL CPU, {n} stream{'s' if n > 1 else ''}: {total:.2f} ms per stored file "
+                      f"(target <= 2.0)  {'met' if total <= 2.0 else 'MISSED'}")
+        if t1 is not None and t4 is not None:
+            print(f"  4 streams >= 1 stream: {t4:.0f} vs {t1:.0f}  {'met' if t4 >= t1 else 'MISSED'}")
         if None not in (t1, t4, o1, o4, d4):
             trss = max(row[5] for row in rows if row[0].startswith("tributary"))
             print("\n  targets:")
