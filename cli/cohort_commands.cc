@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -15,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -241,6 +244,61 @@ class IncomingFile {
   bool done_ = false;
 };
 
+// Chunks from the stream to the writer thread, at most kDepth in flight (memory stays bounded).
+class ChunkQueue {
+ public:
+  struct Item {
+    std::optional<v1::CohortFile> file;  // set on a file's first chunk
+    std::string data;
+  };
+  // False when the writer failed (nothing more is wanted).
+  bool Push(Item item) {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return items_.size() < kDepth || failed_; });
+    if (failed_) return false;
+    items_.push_back(std::move(item));
+    ready_.notify_one();
+    return true;
+  }
+  // False once closed and drained, or failed.
+  bool Pop(Item& item) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !items_.empty() || closed_ || failed_; });
+    if (failed_ || items_.empty()) return false;
+    item = std::move(items_.front());
+    items_.pop_front();
+    room_.notify_one();
+    return true;
+  }
+  void Close(bool complete) {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    complete_ = complete;
+    ready_.notify_all();
+  }
+  void Fail() {
+    std::lock_guard lock(mutex_);
+    failed_ = true;
+    room_.notify_all();
+    ready_.notify_all();
+  }
+  bool failed() {
+    std::lock_guard lock(mutex_);
+    return failed_;
+  }
+  bool complete() {
+    std::lock_guard lock(mutex_);
+    return complete_;
+  }
+
+ private:
+  static constexpr std::size_t kDepth = 8;
+  std::mutex mutex_;
+  std::condition_variable room_, ready_;
+  std::deque<Item> items_;
+  bool closed_ = false, complete_ = false, failed_ = false;
+};
+
 struct ExportProgress {
   std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::size_t> files{0};
@@ -333,16 +391,41 @@ int Export(const ClientOptions& options, std::int64_t id, const std::string& out
     PrepareContext(context, options,
                    std::chrono::duration_cast<std::chrono::seconds>(kExportDeadline));
     auto reader = stub->ExportCohort(&context, request);
-    std::unique_ptr<IncomingFile> current;
-    v1::ExportChunk chunk;
-    grpc::Status local = grpc::Status::OK;
-    while (local.ok() && reader->Read(&chunk)) {
-      if (chunk.has_file()) {
-        if (current) {
-          local = current->Close();
-          if (!local.ok()) break;
-          ++progress.files;
+    // Receiving and writing overlap: this thread reads the stream and checks headers, a writer
+    // thread hashes, writes, fsyncs and renames (on two cores the export was bound by one).
+    ChunkQueue queue;
+    grpc::Status written = grpc::Status::OK;
+    std::thread writer([&] {
+      std::unique_ptr<IncomingFile> current;
+      ChunkQueue::Item item;
+      auto fail = [&](grpc::Status why) {
+        written = std::move(why);
+        queue.Fail();
+      };
+      while (queue.Pop(item)) {
+        if (item.file) {
+          if (current) {
+            if (grpc::Status closed = current->Close(); !closed.ok()) return fail(closed);
+            ++progress.files;
+          }
+          current = std::make_unique<IncomingFile>(out / item.file->path(), *item.file);
+          if (grpc::Status opened = current->Open(); !opened.ok()) return fail(opened);
         }
+        if (grpc::Status wrote = current->Write(item.data); !wrote.ok()) return fail(wrote);
+        progress.bytes += item.data.size();
+      }
+      // The last file is whole only if the stream ended well (else it stays .partial, removed).
+      if (queue.complete() && current) {
+        if (grpc::Status closed = current->Close(); !closed.ok()) return fail(closed);
+        ++progress.files;
+      }
+    });
+    grpc::Status local = grpc::Status::OK;
+    v1::ExportChunk chunk;
+    bool started = false;
+    while (local.ok() && reader->Read(&chunk)) {
+      ChunkQueue::Item item;
+      if (chunk.has_file()) {
         auto it = expected.find(chunk.file().path());
         if (it == expected.end() || it->second.sha256() != chunk.file().sha256() ||
             !received.insert(chunk.file().path()).second) {
@@ -351,23 +434,23 @@ int Export(const ClientOptions& options, std::int64_t id, const std::string& out
               "the server sent a file not in the cohort's list: " + chunk.file().path());
           break;
         }
-        current = std::make_unique<IncomingFile>(out / it->first, it->second);
-        local = current->Open();
-        if (!local.ok()) break;
-      } else if (!current) {
+        item.file = it->second;
+        started = true;
+      } else if (!started) {
         local = grpc::Status(grpc::StatusCode::DATA_LOSS, "data before any file header");
         break;
       }
-      local = current->Write(chunk.data());
-      progress.bytes += chunk.data().size();
+      item.data = std::move(*chunk.mutable_data());
+      if (!queue.Push(std::move(item))) break;  // the writer failed
     }
-    if (!local.ok()) context.TryCancel();
+    if (!local.ok() || queue.failed()) context.TryCancel();
     status = reader->Finish();
-    if (local.ok() && status.ok() && current) {
-      local = current->Close();
-      if (local.ok()) ++progress.files;
-    }
-    if (!local.ok()) status = local;
+    queue.Close(/*complete=*/local.ok() && status.ok());
+    writer.join();
+    if (!written.ok())
+      status = written;
+    else if (!local.ok())
+      status = local;
   }
   finished = true;
   if (bar.joinable()) bar.join();
