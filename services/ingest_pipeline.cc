@@ -114,10 +114,10 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Reject(std::int64_t upload_id,
 
 absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(
     const provenance::Principal& principal, std::int64_t upload_id,
-    const std::string& declared_sha256, std::string_view bytes,
+    const std::string& declared_sha256, const std::string& received_sha256, std::string_view bytes,
     const provenance::CentrePolicy& centre_policy) const {
   IngestOutcome outcome;
-  std::string actual = ToHex(Sha256(bytes));
+  const std::string& actual = received_sha256;
   std::string keyed = KeyedDigest(actual);
   auto reject = [&](RejectReason reason, std::string detail) -> absl::StatusOr<IngestOutcome> {
     outcome.status = OutcomeStatus::kRejected;

@@ -46,10 +46,12 @@ class IngestPipeline {
         repository_(repository),
         digest_key_(std::move(key_for_digests)) {}
 
-  // `centre_policy` is the uploading centre's, as read when its upload stream started.
+  // `received_sha256` is the SHA-256 (lower-case hex) of `bytes`, computed as they arrived; it is
+  // checked against the declared one. `centre_policy` is the uploading centre's, as read when its
+  // upload stream started.
   absl::StatusOr<IngestOutcome> Ingest(const provenance::Principal& principal,
                                        std::int64_t upload_id, const std::string& declared_sha256,
-                                       std::string_view bytes,
+                                       const std::string& received_sha256, std::string_view bytes,
                                        const provenance::CentrePolicy& centre_policy = {}) const;
 
   // Records a file refused before its bytes could be checked (too large, incomplete).

@@ -77,6 +77,9 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
   }
 
   void OnReadDone(bool ok) override {
+    // Outside the lock, so that finished files are answered meanwhile: only the read path touches
+    // `current_` and `request_`, and one read is pending at a time.
+    if (ok) HashChunk();
     std::lock_guard lock(mutex_);
     read_pending_ = false;
     if (failed_) return MaybeFinishLocked();
@@ -137,9 +140,20 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
     v1::FileHeader header;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::string bytes;
+    Sha256Hasher hasher;                              // over the chunks as they arrive
+    std::string received_sha256;                      // set when the bytes are complete
     RejectReason early_reject = RejectReason::kNone;  // refused before its bytes were complete
     std::string detail;
   };
+
+  // The chunk's bytes go into its file's digest as they arrive, so the file is not read again for
+  // it. A chunk the handler refuses (too many bytes, no header) fails the stream anyway.
+  void HashChunk() {
+    if (request_.part_case() != v1::UploadRequest::kChunk || !current_ || skip_bytes_ > 0 ||
+        current_->early_reject != RejectReason::kNone)
+      return;
+    current_->hasher.Update(request_.chunk());
+  }
 
   // The previous file's bytes stopped short (a new header, or the end of the stream): refuse it.
   void RejectIncompleteLocked() {
@@ -217,6 +231,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
 
   void DispatchLocked() {
     std::shared_ptr<PendingFile> file(std::move(current_));
+    if (file->early_reject == RejectReason::kNone)
+      file->received_sha256 = ToHex(file->hasher.Finish());
     ++files_in_flight_;
     bytes_in_flight_ += file->bytes.size();
     service_.pool_.Submit([this, self = shared_from_this(), file] {
@@ -291,8 +307,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<v1::UploadRequest, v1
       return service_.pipeline_.Reject(upload_id, file.header.sha256(), file.early_reject,
                                        file.detail);
     }
-    return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(), file.bytes,
-                                     centre_policy);
+    return service_.pipeline_.Ingest(principal_, upload_id, file.header.sha256(),
+                                     file.received_sha256, file.bytes, centre_policy);
   }
 
   bool HasBudgetLocked() const {
