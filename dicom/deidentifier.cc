@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 
+#include "common/hash.h"
 #include "common/version.h"
 #include "dicom/date_shift.h"
 #include "dicom/dcmtk_support.h"
@@ -424,10 +425,17 @@ void AddDeidentificationMarks(DcmDataset& dataset, const DeidPolicy& policy, boo
   dataset.putAndInsertString(DCM_LongitudinalTemporalInformationModified, temporal);
 }
 
-absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer,
-                                      std::size_t hint) {
+// The encoded bytes, and their SHA-256 hashed chunk by chunk while each is still in the cache.
+absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer, std::size_t hint,
+                                      std::string& sha256) {
   std::string out;
   out.reserve(hint + 4096);
+  Sha256Hasher hasher;
+  auto drain = [&](const void* data, offile_off_t length) {
+    std::string_view piece(static_cast<const char*>(data), static_cast<std::size_t>(length));
+    hasher.Update(piece);
+    out.append(piece);
+  };
   // A small chunk, not zero-filled, drained into `out` as DCMTK fills it: a buffer the size of the
   // instance cost a memset and fresh pages per call (bench/deidentify_bench.cc).
   std::unique_ptr<char[]> buffer(new char[kWriteChunk]);
@@ -440,7 +448,7 @@ absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer
     void* data = nullptr;
     offile_off_t length = 0;
     stream.flushBuffer(data, length);
-    out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+    drain(data, length);
     if (condition != EC_StreamNotifyClient) break;
   }
   // A deflated data set is still partly inside the compression filter when write() returns.
@@ -449,13 +457,14 @@ absl::StatusOr<std::string> Serialize(DcmFileFormat& file, E_TransferSyntax xfer
     void* data = nullptr;
     offile_off_t length = 0;
     stream.flushBuffer(data, length);
-    out.append(static_cast<const char*>(data), static_cast<std::size_t>(length));
+    drain(data, length);
   }
   file.transferEnd();
   if (condition.bad()) {
     return absl::InternalError(std::string("cannot encode the de-identified instance: ") +
                                condition.text());
   }
+  sha256 = ToHex(hasher.Finish());
   return out;
 }
 
@@ -627,7 +636,7 @@ absl::StatusOr<DeidentifiedInstance> Deidentifier::Deidentify(std::string_view p
 
   DeidentifiedInstance out;
   out.sop_instance_uid = StringValue(dataset, DCM_SOPInstanceUID);
-  TRIB_ASSIGN_OR_RETURN(out.bytes, Serialize(file, xfer, part10.size()));
+  TRIB_ASSIGN_OR_RETURN(out.bytes, Serialize(file, xfer, part10.size(), out.bytes_sha256));
   TRIB_RETURN_IF_ERROR(
       VerifySerialized(out.bytes, out.sop_instance_uid, PixelDataLength(dataset, xfer)));
   out.sop_class_uid = sop_class;

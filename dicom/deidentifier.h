@@ -12,7 +12,8 @@ namespace tributary::dicom {
 
 // What a de-identified instance is, in plain types; nothing here is identifying.
 struct DeidentifiedInstance {
-  std::string bytes;  // DICOM Part 10 file, same transfer syntax as the input
+  std::string bytes;         // DICOM Part 10 file, same transfer syntax as the input
+  std::string bytes_sha256;  // SHA-256 of `bytes` (lower-case hex), hashed as they were encoded
   std::string sop_class_uid;
   std::string sop_instance_uid;     // remapped
   std::string study_instance_uid;   // remapped

@@ -160,7 +160,8 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(
     }
     return reject(reason, std::move(detail));
   }
-  TRIB_ASSIGN_OR_RETURN(storage::BlobStore::Stored blob, blobs_.Put(instance->bytes));
+  TRIB_ASSIGN_OR_RETURN(storage::BlobStore::Stored blob,
+                        blobs_.PutWithSha256(instance->bytes, instance->bytes_sha256));
 
   provenance::InstanceRecord record;
   record.centre_id = principal.centre_id;

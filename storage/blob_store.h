@@ -32,6 +32,13 @@ class BlobStore {
   // (disk full), Unavailable (the store could not be reached, after retries), PermissionDenied
   // (credentials refused), Internal.
   virtual absl::StatusOr<Stored> Put(std::string_view bytes) const = 0;
+  // Put for a caller that hashed `bytes` while producing them: `sha256` (lower-case hex) must be
+  // their SHA-256; a backend may then skip its own pass over them. The name returned is the one to
+  // record. By default the backend hashes anyway.
+  virtual absl::StatusOr<Stored> PutWithSha256(std::string_view bytes,
+                                               const std::string& /*sha256*/) const {
+    return Put(bytes);
+  }
   // The whole blob, checked against its name. NotFound; DataLoss when the bytes do not match.
   virtual absl::StatusOr<std::string> Read(const std::string& sha256) const = 0;
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenReader(

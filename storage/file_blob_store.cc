@@ -101,8 +101,13 @@ std::string FileBlobStore::PathOf(const std::string& sha256) const {
 }
 
 absl::StatusOr<BlobStore::Stored> FileBlobStore::Put(std::string_view bytes) const {
+  return PutWithSha256(bytes, ToHex(Sha256(bytes)));
+}
+
+absl::StatusOr<BlobStore::Stored> FileBlobStore::PutWithSha256(std::string_view bytes,
+                                                               const std::string& sha256) const {
   static std::atomic<std::uint64_t> counter{0};
-  Stored stored{ToHex(Sha256(bytes)), false};
+  Stored stored{sha256, false};
   fs::path final_path = PathOf(stored.sha256);
   struct stat info {};
   if (::stat(final_path.c_str(), &info) == 0 &&

@@ -15,6 +15,8 @@ class FileBlobStore final : public BlobStore {
   static absl::StatusOr<std::unique_ptr<FileBlobStore>> Open(const std::string& root);
 
   absl::StatusOr<Stored> Put(std::string_view bytes) const override;
+  absl::StatusOr<Stored> PutWithSha256(std::string_view bytes,
+                                       const std::string& sha256) const override;
   absl::StatusOr<std::string> Read(const std::string& sha256) const override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenReader(const std::string& sha256) const override;
   std::string Describe() const override { return root_; }

@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/hash.h"
 #include "dicom/deid_rule_table.h"
 #include "dicom/pseudonym.h"
 #include "tests/unit/csv_table.h"
@@ -390,6 +391,13 @@ TEST(Deidentifier, CrossCentreFingerprintIsTheSameAtEveryCentreAndNotInTheOutput
   EXPECT_NE(a->original_fingerprint, c->original_fingerprint);
   EXPECT_EQ(a->original_fingerprint, InstanceFingerprint(TestKey().bytes(), spec.sop_uid));
   EXPECT_EQ(a->bytes.find(a->original_fingerprint), std::string::npos);
+}
+
+TEST(Deidentifier, BytesSha256IsTheDigestOfTheReturnedBytes) {
+  Deidentifier deidentifier = Make();
+  auto out = deidentifier.Deidentify(Encode(*MakeCtSlice({})), "centre-a");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->bytes_sha256, ToHex(Sha256(out->bytes)));
 }
 
 TEST(Deidentifier, IssuerOfPatientIdIsPartOfThePatientKey) {

@@ -173,6 +173,16 @@ TEST_F(FileBlobs, PutReadStreamAndDamage) {
   EXPECT_EQ(put->sha256, ToHex(Sha256(bytes)));  // content addressing
   EXPECT_FALSE(put->existed);
   EXPECT_TRUE((*store)->Put(bytes)->existed);
+  // A caller that hashed the bytes itself: the same name, found present.
+  auto known = (*store)->PutWithSha256(bytes, put->sha256);
+  ASSERT_TRUE(known.ok()) << known.status();
+  EXPECT_EQ(known->sha256, put->sha256);
+  EXPECT_TRUE(known->existed);
+  std::string other = bytes + "x";
+  auto fresh = (*store)->PutWithSha256(other, ToHex(Sha256(other)));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_FALSE(fresh->existed);
+  EXPECT_EQ((*store)->Read(fresh->sha256).value(), other);  // Read checks the name
   fs::path path =
       dir_ / "blobs" / "sha256" / put->sha256.substr(0, 2) / put->sha256.substr(2, 2) / put->sha256;
   ASSERT_TRUE(fs::exists(path)) << "the layout ROOT/sha256/ab/cd/<sha256>";
