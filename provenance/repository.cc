@@ -330,37 +330,54 @@ absl::StatusOr<std::optional<StoredInstance>> Repository::FindInstance(
       });
 }
 
-// The common case, a new instance, is one statement committed on its own (one round trip). Only
-// when it wrote nothing do more statements follow: the comparison and the receipt of the outcome.
+namespace {
+
+// The common case, a new instance, is one statement. Only when it wrote nothing do more statements
+// follow: the comparison and the receipt of the outcome.
+StoredInstance RecordOne(pqxx::transaction_base& w, const InstanceRecord& rec) {
+  StoredInstance out{RecordResult::kStored, rec.study_uid, rec.series_uid, rec.sop_instance_uid,
+                     rec.blob_sha256};
+  pqxx::result inserted = w.exec_prepared(
+      "record_instance", rec.centre_id, rec.patient_pseudonym, rec.study_uid, rec.series_uid,
+      rec.modality, rec.blob_sha256, rec.blob_size, rec.profile_edition, rec.options,
+      rec.software_version, rec.sop_instance_uid, rec.sop_class_uid, rec.transfer_syntax_uid,
+      rec.original_digest, rec.upload_id, rec.date_shift_days, rec.original_fingerprint);
+  if (!inserted.empty()) return out;
+  // An instance with this SOP Instance UID or these original bytes exists, or a concurrent upload
+  // of the same instance won the race: compare with the stored row.
+  pqxx::result existing = w.exec_params(
+      "SELECT centre_id, original_digest, blob_sha256 FROM instances WHERE sop_instance_uid = $1 "
+      "OR (centre_id = $2 AND original_digest = $3)",
+      rec.sop_instance_uid, rec.centre_id, rec.original_digest);
+  if (existing.empty())
+    throw pqxx::transaction_rollback("instance vanished during insert");  // client retries
+  bool same = existing[0][0].as<std::int64_t>() == rec.centre_id &&
+              existing[0][1].as<std::string>() == rec.original_digest;
+  out.result = same ? RecordResult::kAlreadyStored : RecordResult::kConflict;
+  out.blob_sha256 = existing[0][2].as<std::string>();
+  std::string detail =
+      same ? "" : "an instance with this SOP Instance UID and different content is stored";
+  w.exec_params(
+      "INSERT INTO receipts (upload_id, original_digest, outcome, reason_code, detail) "
+      "VALUES ($1, $2, $3, $4, $5)",
+      rec.upload_id, rec.original_digest, OutcomeName(out.result), same ? "" : "CONFLICT", detail);
+  return out;
+}
+
+}  // namespace
+
+// Committed on its own: one round trip for a new instance.
 absl::StatusOr<StoredInstance> Repository::RecordInstance(const InstanceRecord& rec) {
-  return impl_->Transact<pqxx::nontransaction>([&](pqxx::nontransaction& w) {
-    StoredInstance out{RecordResult::kStored, rec.study_uid, rec.series_uid, rec.sop_instance_uid,
-                       rec.blob_sha256};
-    pqxx::result inserted = w.exec_prepared(
-        "record_instance", rec.centre_id, rec.patient_pseudonym, rec.study_uid, rec.series_uid,
-        rec.modality, rec.blob_sha256, rec.blob_size, rec.profile_edition, rec.options,
-        rec.software_version, rec.sop_instance_uid, rec.sop_class_uid, rec.transfer_syntax_uid,
-        rec.original_digest, rec.upload_id, rec.date_shift_days, rec.original_fingerprint);
-    if (!inserted.empty()) return out;
-    // An instance with this SOP Instance UID or these original bytes exists, or a concurrent upload
-    // of the same instance won the race: compare with the stored row.
-    pqxx::result existing = w.exec_params(
-        "SELECT centre_id, original_digest, blob_sha256 FROM instances WHERE sop_instance_uid = $1 "
-        "OR (centre_id = $2 AND original_digest = $3)",
-        rec.sop_instance_uid, rec.centre_id, rec.original_digest);
-    if (existing.empty())
-      throw pqxx::transaction_rollback("instance vanished during insert");  // client retries
-    bool same = existing[0][0].as<std::int64_t>() == rec.centre_id &&
-                existing[0][1].as<std::string>() == rec.original_digest;
-    out.result = same ? RecordResult::kAlreadyStored : RecordResult::kConflict;
-    out.blob_sha256 = existing[0][2].as<std::string>();
-    std::string detail =
-        same ? "" : "an instance with this SOP Instance UID and different content is stored";
-    w.exec_params(
-        "INSERT INTO receipts (upload_id, original_digest, outcome, reason_code, detail) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        rec.upload_id, rec.original_digest, OutcomeName(out.result), same ? "" : "CONFLICT",
-        detail);
+  return impl_->Transact<pqxx::nontransaction>(
+      [&](pqxx::nontransaction& w) { return RecordOne(w, rec); });
+}
+
+absl::StatusOr<std::vector<StoredInstance>> Repository::RecordInstances(
+    const std::vector<const InstanceRecord*>& records) {
+  return impl_->Transact([&](pqxx::work& w) {
+    std::vector<StoredInstance> out;
+    out.reserve(records.size());
+    for (const InstanceRecord* rec : records) out.push_back(RecordOne(w, *rec));
     return out;
   });
 }

@@ -77,6 +77,10 @@ class Repository {
                                                              const std::string& original_digest);
   // One transaction: patient, study, series, blob, method, instance and receipt.
   absl::StatusOr<StoredInstance> RecordInstance(const InstanceRecord& record);
+  // Several RecordInstance in one transaction (one commit), results in order. Any error fails
+  // them all and nothing is recorded (RecordBatcher then records them one by one).
+  absl::StatusOr<std::vector<StoredInstance>> RecordInstances(
+      const std::vector<const InstanceRecord*>& records);
   absl::Status RecordReceipt(std::int64_t upload_id, const std::string& original_digest,
                              const std::string& outcome, const std::string& reason_code,
                              const std::string& detail);

@@ -186,7 +186,7 @@ absl::StatusOr<IngestOutcome> IngestPipeline::Ingest(
   }
   record.software_version = std::string("tributary ") + kVersion;
   record.date_shift_days = instance->date_shift_days;
-  TRIB_ASSIGN_OR_RETURN(provenance::StoredInstance stored, repository_.RecordInstance(record));
+  TRIB_ASSIGN_OR_RETURN(provenance::StoredInstance stored, records_->RecordInstance(record));
 
   switch (stored.result) {
     case provenance::RecordResult::kStored:

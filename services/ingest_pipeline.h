@@ -1,10 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
 #include "dicom/deidentifier.h"
+#include "provenance/record_batcher.h"
 #include "provenance/repository.h"
 #include "storage/blob_store.h"
 
@@ -44,6 +46,7 @@ class IngestPipeline {
       : deidentifier_(deidentifier),
         blobs_(blobs),
         repository_(repository),
+        records_(std::make_unique<provenance::RecordBatcher>(repository)),
         digest_key_(std::move(key_for_digests)) {}
 
   // `received_sha256` is the SHA-256 (lower-case hex) of `bytes`, computed as they arrived; it is
@@ -67,6 +70,8 @@ class IngestPipeline {
   const dicom::Deidentifier& deidentifier_;
   const storage::BlobStore& blobs_;
   provenance::Repository& repository_;
+  // Concurrent files' instance records share commits; each file is answered after its own.
+  std::unique_ptr<provenance::RecordBatcher> records_;
   std::string digest_key_;
 };
 

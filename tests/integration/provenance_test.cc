@@ -11,6 +11,7 @@
 #include <thread>
 #include <tuple>
 
+#include "provenance/record_batcher.h"
 #include "provenance/repository.h"
 #include "services/postgres_cluster.h"
 
@@ -323,6 +324,96 @@ TEST_F(Database, ConcurrentRecordsOfOneStudyAllLand) {
   ASSERT_EQ(studies->size(), 1u);
   EXPECT_EQ((*studies)[0].instance_count, 100);
   EXPECT_EQ((*studies)[0].series_count, 1);
+}
+
+// Group commit: records that arrive together share one transaction (one xmin), each caller gets
+// its own outcome, and a record the database refuses fails only its own caller.
+TEST_F(Database, BatchedRecordsShareACommitAndABadRecordFailsOnlyItself) {
+  Principal p = NewCentre("batch");
+  std::int64_t upload = repository_->StartUpload(p, "req").value();
+  // Waits until all five are queued (a long max_wait, so that no timing decides the test).
+  RecordBatcher batcher(
+      *repository_,
+      {.max_batch = 5, .max_wait = std::chrono::seconds(20), .max_concurrent_batches = 1});
+  std::vector<InstanceRecord> records = {
+      Record(p, upload, "2.25.8800", std::string(64, '1')),
+      Record(p, upload, "2.25.8801", std::string(64, '2')),
+      Record(p, upload, "2.25.8800", std::string(64, '1')),     // the first one again
+      Record(p, upload, "2.25.8801", std::string(64, '3')),     // the second's UID, other bytes
+      Record(p, 987654321, "2.25.8804", std::string(64, '4')),  // no such upload: refused
+  };
+  std::vector<absl::StatusOr<StoredInstance>> results(records.size(),
+                                                      absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < records.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = batcher.RecordInstance(records[i]); });
+  for (auto& t : threads) t.join();
+  ASSERT_FALSE(results[4].ok());
+  for (int i : {0, 1, 2, 3}) ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+  // Which of two identical records lands first is the threads' order.
+  int stored = 0, already = 0;
+  for (int i : {0, 2}) {
+    stored += results[i]->result == RecordResult::kStored;
+    already += results[i]->result == RecordResult::kAlreadyStored;
+  }
+  EXPECT_EQ(stored, 1);
+  EXPECT_EQ(already, 1);
+  EXPECT_EQ(results[1]->result == RecordResult::kStored,
+            results[3]->result == RecordResult::kConflict);
+  EXPECT_NE(results[1]->result, results[3]->result);
+
+  // The batch with the refused record was undone and its records recorded one by one; a batch of
+  // good records is one transaction.
+  std::vector<InstanceRecord> good;
+  for (int i = 0; i < 5; ++i)
+    good.push_back(Record(p, upload, "2.25.881" + std::to_string(i),
+                          std::string(63, '5') + std::to_string(i)));
+  threads.clear();
+  for (std::size_t i = 0; i < good.size(); ++i)
+    threads.emplace_back([&, i] { results[i] = batcher.RecordInstance(good[i]); });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status();
+    EXPECT_EQ(results[i]->result, RecordResult::kStored);
+  }
+  pqxx::connection sql(cluster_->url());
+  pqxx::nontransaction n(sql);
+  pqxx::row row = n.exec_params1(
+      "SELECT count(*), count(DISTINCT xmin::text) FROM instances WHERE sop_instance_uid LIKE "
+      "'2.25.881_'");
+  EXPECT_EQ(row[0].as<int>(), 5);
+  EXPECT_EQ(row[1].as<int>(), 1) << "one commit for the batch";
+  EXPECT_EQ(
+      n.exec_params1("SELECT count(*) FROM receipts WHERE upload_id = $1", upload)[0].as<int>(),
+      4 + 5)
+      << "one receipt per outcome, none of the undone batch";
+}
+
+TEST_F(Database, ManyConcurrentCallersOfTheBatcherEachGetTheirOwnOutcome) {
+  Principal p = NewCentre("batchmany");
+  std::int64_t upload = repository_->StartUpload(p, "req").value();
+  RecordBatcher batcher(*repository_, {.max_batch = 7});
+  std::vector<std::thread> threads;
+  std::atomic<int> stored{0}, already{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        // Threads 0 and 1 send the same 25 records, as do 2 and 3, and so on.
+        std::string n = std::to_string((t / 2) * 100 + i);
+        auto r = batcher.RecordInstance(Record(
+            p, upload, "2.25.66" + n, std::string(60, '6') + std::string(4 - n.size(), '0') + n));
+        ASSERT_TRUE(r.ok()) << r.status();
+        ++(r->result == RecordResult::kStored ? stored : already);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(stored.load(), 100);
+  EXPECT_EQ(already.load(), 100);
+  auto studies = repository_->ListStudies(p, "", 10);
+  ASSERT_TRUE(studies.ok());
+  ASSERT_EQ(studies->size(), 1u);
+  EXPECT_EQ((*studies)[0].instance_count, 100);
 }
 
 // Every file of a series used to upsert its patient, study, series and method rows, and the row
