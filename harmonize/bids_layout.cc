@@ -71,18 +71,24 @@ BidsName NameForVolume(const std::string& modality, const std::string& sidecar_j
   if (TextAt(sidecar, "ScanningSequence").find("EP") != std::string::npos) {
     return {"mr-other", "mr", "echo planar without diffusion gradients", false};
   }
-  std::string names =
-      Lower(TextAt(sidecar, "ProtocolName") + " " + TextAt(sidecar, "SeriesDescription"));
-  // Words as scanners name them: t1_mprage_sag, T2W_TSE, Ax FLAIR, PD_FSE, 3D_BRAVO.
+  const std::string protocol = TextAt(sidecar, "ProtocolName");
+  const std::string description = TextAt(sidecar, "SeriesDescription");
+  const std::string names =
+      Lower(protocol + (protocol.empty() || description.empty() ? "" : " ") + description);
+  // Words as scanners name them: t1_mprage_sag, T2W_TSE, sT1W_3D_TFE (Philips' SENSE prefix),
+  // Ax FLAIR, t2_tirm_tra_dark-fluid (Siemens' FLAIR), PD_FSE, 3D_BRAVO.
   auto has = [&](const char* pattern) {
     return std::regex_search(names, std::regex(pattern, std::regex::icase));
   };
-  const std::string by_name = "series name '" + names.substr(0, names.size() - 1) + "'";
-  if (has("flair")) return {"anat", "FLAIR", by_name, true};
-  if (has("(^|[^a-z0-9])(t2\\*|t2star|swi|gre_t2)")) return {"anat", "T2starw", by_name, true};
+  const std::string by_name = "series name '" + names + "'";
+  // BIDS' FLAIR is the T2-FLAIR; a T1 FLAIR (GE's Ax T1 FLAIR) is T1-weighted.
+  if (has("flair|dark.?fluid")) {
+    return {"anat", has("(^|[^a-z0-9])s?t1") ? "T1w" : "FLAIR", by_name, true};
+  }
+  if (has("(^|[^a-z0-9])s?(t2\\*|t2star|swi|gre_t2)")) return {"anat", "T2starw", by_name, true};
   if (has("(^|[^a-z0-9])pd([^a-z]|$)|proton.density")) return {"anat", "PDw", by_name, true};
-  if (has("(^|[^a-z0-9])t2")) return {"anat", "T2w", by_name, true};
-  if (has("(^|[^a-z0-9])t1|mprage|mp-rage|spgr|bravo|tfl3d|fspgr|vibe")) {
+  if (has("(^|[^a-z0-9])s?t2")) return {"anat", "T2w", by_name, true};
+  if (has("(^|[^a-z0-9])s?t1|mprage|mp-rage|spgr|bravo|tfl3d|fspgr|vibe")) {
     return {"anat", "T1w", by_name, true};
   }
   // Else the timing, as radiologists read it: short TE is T1-weighted (spin echo with short TR,

@@ -40,6 +40,19 @@ const NameCase kNameCases[] = {
     {"Siemens SWI, magnitude series", "MR",
      R"({"ProtocolName":"t2_swi_tra_p2","SeriesDescription":"SWI_Images"})", false, "anat",
      "T2starw", true},
+    // Siemens names its T2-FLAIR "dark-fluid" (turbo inversion recovery).
+    {"Siemens FLAIR", "MR",
+     R"({"ProtocolName":"t2_tirm_tra_dark-fluid","SeriesDescription":"t2_tirm_tra_dark-fluid"})",
+     false, "anat", "FLAIR", true},
+    // GE's T1 FLAIR is T1-weighted (TE ~10 ms, TI ~0.8 s): BIDS' FLAIR is the T2-FLAIR only.
+    {"GE T1 FLAIR", "MR",
+     R"({"SeriesDescription":"Ax T1 FLAIR","EchoTime":0.0098,"RepetitionTime":2.1,)"
+     R"("InversionTime":0.86})",
+     false, "anat", "T1w", true},
+    {"Philips SENSE T1 TFE", "MR", R"({"ProtocolName":"sT1W_3D_TFE"})", false, "anat", "T1w", true},
+    {"Philips SENSE T2 TSE", "MR", R"({"SeriesDescription":"sT2W_TSE"})", false, "anat", "T2w",
+     true},
+    // Names say nothing: the timing (seconds) decides.
     {"spin echo, short TE and TR", "MR",
      R"({"SeriesDescription":"Ax SE","EchoTime":0.012,"RepetitionTime":0.5})", false, "anat", "T1w",
      true},
@@ -92,6 +105,25 @@ TEST(NameForVolume, SuffixTable) {
     EXPECT_EQ(name.suffix, c.suffix) << c.what << ": " << name.reason;
     EXPECT_EQ(name.in_standard, c.in_standard) << c.what;
     EXPECT_FALSE(name.reason.empty()) << c.what;
+  }
+}
+
+// The reason quotes what decided: the whole series name, or the timing in milliseconds.
+TEST(NameForVolume, ReasonSaysWhatDecided) {
+  struct Case {
+    const char* sidecar;
+    const char* reason;
+  };
+  const Case kCases[] = {
+      {R"({"SeriesDescription":"Sag 3D BRAVO"})", "'sag 3d bravo'"},
+      {R"({"ProtocolName":"T2W_TSE"})", "'t2w_tse'"},
+      {R"({"ProtocolName":"t2_tirm_tra","SeriesDescription":"AX FLAIR"})",
+       "'t2_tirm_tra ax flair'"},
+      {R"({"EchoTime":0.1,"RepetitionTime":4.0})", "EchoTime 100 ms, RepetitionTime 4000 ms"},
+  };
+  for (const Case& c : kCases) {
+    std::string reason = NameForVolume("MR", c.sidecar, false).reason;
+    EXPECT_NE(reason.find(c.reason), std::string::npos) << c.sidecar << ": " << reason;
   }
 }
 
