@@ -46,6 +46,9 @@ std::string DatasetDescription(const DatasetInfo& info) {
                          {"Version", m.sha256.substr(0, 12)},
                          {"Description", "model SHA-256 " + m.sha256}});
   }
+  // A query that is not JSON is kept as text: a discarded value would not dump as JSON.
+  nlohmann::json query = nlohmann::json::parse(info.query_json, nullptr, false);
+  if (query.is_discarded()) query = info.query_json;
   nlohmann::json description = {
       {"Name", info.cohort_name},
       {"BIDSVersion", kBidsVersion},
@@ -53,9 +56,7 @@ std::string DatasetDescription(const DatasetInfo& info) {
       {"GeneratedBy", generated},
       {"HowToAcknowledge", "Cite the contributing centres listed in participants.tsv."},
       {"TributaryCohort",
-       {{"Id", info.cohort_id},
-        {"CreatedAt", info.created_at},
-        {"Query", nlohmann::json::parse(info.query_json, nullptr, false)}}}};
+       {{"Id", info.cohort_id}, {"CreatedAt", info.created_at}, {"Query", query}}}};
   return description.dump(2) + "\n";
 }
 

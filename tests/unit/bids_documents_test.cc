@@ -170,6 +170,10 @@ TEST(DatasetDescription, IsJsonWithWhatBidsRequiresOfADerivative) {
   ASSERT_EQ(d["GeneratedBy"].size(), 3u);
   for (const auto& g : d["GeneratedBy"]) EXPECT_TRUE(g["Name"].is_string()) << g;
   EXPECT_EQ(d["TributaryCohort"]["Query"], nlohmann::json::parse(info.query_json));
+
+  // A query that is no JSON still leaves the description JSON.
+  info.query_json = "";
+  EXPECT_FALSE(nlohmann::json::parse(DatasetDescription(info), nullptr, false).is_discarded());
 }
 
 TEST(BidsIgnore, ListsTheLayoutsLinesAndTheNonBidsFiles) {
