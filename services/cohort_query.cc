@@ -1,5 +1,6 @@
 #include "services/cohort_query.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -146,6 +147,10 @@ absl::StatusOr<provenance::VolumeCursor> ParsePageToken(const std::string& token
   }
   std::size_t slash = text.find('/');
   if (slash == std::string::npos || slash == 0) return bad();
+  // Only the digits PageToken writes: std::stoll alone would take "12x", " 7" or "-3".
+  if (!std::all_of(text.begin(), text.begin() + slash,
+                   [](unsigned char c) { return std::isdigit(c) != 0; }))
+    return bad();
   provenance::VolumeCursor cursor;
   try {
     cursor.derivation_id = std::stoll(text.substr(0, slash));

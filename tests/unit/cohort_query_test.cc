@@ -212,6 +212,10 @@ TEST(PageToken, RefusesGarbage) {
       "v1." + Hex("volume"),  // no derivation
       "v1." + Hex("/volume"),
       "v1." + Hex("x/volume"),
+      "v1." + Hex("12x/volume"),
+      "v1." + Hex("-3/volume"),
+      "v1." + Hex(" 7/volume"),
+      "v1." + Hex("+7/volume"),
       "v1." + Hex("99999999999999999999/volume"),
   };
   for (const std::string& token : kGarbage) {
