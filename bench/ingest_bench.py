@@ -18,6 +18,7 @@ Prints one table (see docs/BENCHMARKS.md, "Ingest throughput").
 """
 
 import argparse
+import collections
 import http.client
 import json
 import resource
@@ -302,7 +303,12 @@ def tributary_upload(bin_dir, paths, streams, root, input_dir, server_args=()):
         report = json.loads(result.stdout)
         stored = report["summary"].get("STORED", 0)
         if stored != len(paths):
-            raise RuntimeError(f"tributary stored {stored} of {len(paths)}: {report['summary']}\n{result.stderr}")
+            reasons = collections.Counter((f["outcome"], f.get("reason", "")[:200]) for f in report["files"]
+                                          if f["outcome"] != "STORED")
+            with open(server.log.name) as f:
+                server_log = f.read()[-4000:]
+            raise RuntimeError(f"tributary stored {stored} of {len(paths)}: {report['summary']}\n"
+                               f"{reasons.most_common(5)}\n{result.stderr}\nserver log:\n{server_log}")
     finally:
         rss = server.stop()
     return {"seconds": report["seconds"], "files": stored, "rss_mb": rss, "cpu": cpu}
