@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "services/grpc_status.h"
+#include "services/serve_unary.h"
 #include "services/tokens.h"
 
 namespace tributary::services {
@@ -39,14 +40,7 @@ template <typename Body>
 grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context,
                                               std::string_view method, std::string object,
                                               Body body) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_.Submit([this, context, method, object = std::move(object), body, reactor] {
-    provenance::Principal principal;
-    absl::Status status = authenticator_.Authorize(*context, method, principal);
-    if (status.ok()) status = body(principal);
-    reactor->Finish(authenticator_.Conclude(*context, method, principal, object, status));
-  });
-  return reactor;
+  return ServeUnary(authenticator_, pool_, context, method, std::move(object), body);
 }
 
 grpc::ServerUnaryReactor* AdminService::AddCentre(grpc::CallbackServerContext* context,

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "services/grpc_status.h"
+#include "services/serve_unary.h"
 
 namespace tributary::services {
 namespace {
@@ -152,14 +153,8 @@ template <typename Body>
 grpc::ServerUnaryReactor* HarmonizationService::Serve(grpc::CallbackServerContext* context,
                                                       std::string_view method, std::string object,
                                                       Body body) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool_.Submit([this, context, method, object = std::move(object), body, reactor] {
-    provenance::Principal principal;
-    absl::Status status = authenticator_.Authorize(*context, method, principal);
-    if (status.ok()) status = body();
-    reactor->Finish(authenticator_.Conclude(*context, method, principal, object, status));
-  });
-  return reactor;
+  return ServeUnary(authenticator_, pool_, context, method, std::move(object),
+                    [body](const provenance::Principal&) { return body(); });
 }
 
 grpc::ServerUnaryReactor* HarmonizationService::ListJobs(grpc::CallbackServerContext* context,
