@@ -8,35 +8,6 @@
 namespace tributary::provenance {
 namespace {
 
-std::string Timestamp(const std::string& column) {
-  return "coalesce(to_char(" + column +
-         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')";
-}
-
-// {a,b,c} for a text[] parameter; values are quoted so that commas and quotes stay values.
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ",";
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-std::string IdArray(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ",";
-    out += std::to_string(ids[i]);
-  }
-  return out + "}";
-}
-
 std::string Number(double value) {
   nlohmann::json j = value;  // shortest text that reads back as the same double
   return j.dump();
@@ -170,7 +141,7 @@ std::vector<HarmonizedVolume> VolumesFromRows(pqxx::transaction_base& w, const p
            "o "
            "JOIN blobs b ON b.sha256 = o.blob_sha256 WHERE o.derivation_id = ANY($1::bigint[]) "
            "ORDER BY o.derivation_id, o.name",
-           IdArray(derivations))) {
+           ArrayLiteral(derivations))) {
     outputs[row[0].as<std::int64_t>()].push_back(
         {row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>(),
          row[4].as<std::int64_t>()});
@@ -242,7 +213,7 @@ absl::StatusOr<std::vector<HarmonizedVolume>> Repository::DescribeVolumes(
     std::string sql = std::string(kVolumeSelect) + Timestamp("d.created_at") + kVolumeFrom +
                       "JOIN unnest($1::bigint[], $2::text[]) AS want(id, stem) ON want.id = d.id "
                       "AND want.stem = v.value->>'stem' ORDER BY d.id, v.value->>'stem'";
-    return VolumesFromRows(w, w.exec_params(sql, IdArray(ids), TextArray(stems)));
+    return VolumesFromRows(w, w.exec_params(sql, ArrayLiteral(ids), ArrayLiteral(stems)));
   });
 }
 
@@ -254,13 +225,13 @@ absl::StatusOr<std::int64_t> Repository::ReserveCohortId() {
 
 absl::StatusOr<CohortSummary> Repository::CreateCohort(const NewCohort& cohort) {
   return impl_->Transact([&](pqxx::work& w) {
-    std::int64_t id =
-        w.exec_params1(
-             "INSERT INTO cohorts (id, name, query, created_by_token_id, created_at) VALUES ($5, $1, "
-             "$2::jsonb, NULLIF($3, 0), $4::timestamptz) RETURNING id",
-             cohort.name, cohort.query_json, cohort.created_by_token_id, cohort.created_at,
-             cohort.id)[0]
-            .as<std::int64_t>();
+    std::int64_t id = w.exec_params1(
+                           "INSERT INTO cohorts (id, name, query, created_by_token_id, created_at) "
+                           "VALUES ($5, $1, "
+                           "$2::jsonb, NULLIF($3, 0), $4::timestamptz) RETURNING id",
+                           cohort.name, cohort.query_json, cohort.created_by_token_id,
+                           cohort.created_at, cohort.id)[0]
+                          .as<std::int64_t>();
     std::vector<std::int64_t> ids;
     std::vector<std::string> stems;
     for (const auto& v : cohort.volumes) {
@@ -270,7 +241,7 @@ absl::StatusOr<CohortSummary> Repository::CreateCohort(const NewCohort& cohort) 
     w.exec_params(
         "INSERT INTO cohort_volumes (cohort_id, derivation_id, stem) "
         "SELECT $1, id, stem FROM unnest($2::bigint[], $3::text[]) AS v(id, stem)",
-        id, IdArray(ids), TextArray(stems));
+        id, ArrayLiteral(ids), ArrayLiteral(stems));
     std::vector<std::string> paths, digests;
     std::vector<std::int64_t> sizes;
     for (const auto& f : cohort.files) {
@@ -282,11 +253,11 @@ absl::StatusOr<CohortSummary> Repository::CreateCohort(const NewCohort& cohort) 
     w.exec_params(
         "INSERT INTO blobs (sha256, size) SELECT sha, size FROM unnest($1::text[], $2::bigint[]) "
         "AS b(sha, size) ON CONFLICT DO NOTHING",
-        TextArray(digests), IdArray(sizes));
+        ArrayLiteral(digests), ArrayLiteral(sizes));
     w.exec_params(
         "INSERT INTO cohort_files (cohort_id, path, blob_sha256) "
         "SELECT $1, path, sha FROM unnest($2::text[], $3::text[]) AS f(path, sha)",
-        id, TextArray(paths), TextArray(digests));
+        id, ArrayLiteral(paths), ArrayLiteral(digests));
     return CohortFromRow(w.exec_params1(CohortSelect() + "WHERE k.id = $1", id));
   });
 }
@@ -364,7 +335,7 @@ void AddInstances(pqxx::transaction_base& w, const std::string& where_sql,
                          " FROM uploads u JOIN centres c ON c.id = u.centre_id WHERE u.id = "
                          "ANY($1::bigint[]) "
                          "ORDER BY u.id",
-                     IdArray({uploads.begin(), uploads.end()}))) {
+                     ArrayLiteral(uploads))) {
     lineage.uploads.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
                                row[2].as<std::int64_t>(), row[3].as<std::string>(),
                                row[4].as<std::string>()});
@@ -372,7 +343,7 @@ void AddInstances(pqxx::transaction_base& w, const std::string& where_sql,
   for (const auto& row : w.exec_params(
            "SELECT id, profile_edition, options, software_version FROM deid_methods WHERE id = "
            "ANY($1::bigint[]) ORDER BY id",
-           IdArray({methods.begin(), methods.end()}))) {
+           ArrayLiteral(methods))) {
     lineage.methods.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(),
                                row[2].as<std::string>(), row[3].as<std::string>()});
   }
@@ -384,7 +355,7 @@ absl::StatusOr<Lineage> Repository::LineageOf(const std::vector<std::int64_t>& d
   return impl_->Transact([&](pqxx::work& w) {
     Lineage lineage;
     std::map<std::int64_t, std::size_t> at;
-    const std::string ids = IdArray(derivation_ids);
+    const std::string ids = ArrayLiteral(derivation_ids);
     for (const auto& row : w.exec_params(
              "SELECT d.id, d.series_id, se.series_uid, d.recipe_sha256, r.name, "
              "coalesce(d.model_sha256, ''), d.worker, " +

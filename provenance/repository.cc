@@ -579,26 +579,6 @@ absl::Status CheckContentAddress(const std::string& what, const std::string& sha
   return absl::OkStatus();
 }
 
-// A PostgreSQL array literal of values that need no quoting (hex digests, numbers).
-template <typename Values>
-std::string ArrayLiteral(const Values& values) {
-  std::string array = "{";
-  for (const auto& value : values) {
-    if (array.size() > 1) array += ",";
-    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(value)>>) {
-      array += std::to_string(value);
-    } else {
-      array += value;
-    }
-  }
-  return array + "}";
-}
-
-std::string Timestamp(const std::string& column) {
-  return "coalesce(to_char(" + column +
-         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')";
-}
-
 const char* StateName(JobState state) {
   switch (state) {
     case JobState::kQueued:

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <pqxx/pqxx>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "provenance/repository.h"
@@ -29,6 +30,33 @@ inline absl::Status StatusForSqlState(const std::string& state, const char* what
     return absl::FailedPreconditionError(std::string("constraint violated: ") + what);
   if (in_class("22")) return absl::InvalidArgumentError(std::string("invalid value: ") + what);
   return absl::InternalError(std::string("database error: ") + what);
+}
+
+// A PostgreSQL array literal for a $n::bigint[] or $n::text[] parameter: numbers as they are,
+// text quoted (so that commas, braces and quotes stay inside their element).
+template <typename Values>
+std::string ArrayLiteral(const Values& values) {
+  std::string array = "{";
+  for (const auto& value : values) {
+    if (array.size() > 1) array += ",";
+    if constexpr (std::is_arithmetic_v<std::decay_t<decltype(value)>>) {
+      array += std::to_string(value);
+    } else {
+      array += '"';
+      for (char c : value) {
+        if (c == '"' || c == '\\') array += '\\';
+        array += c;
+      }
+      array += '"';
+    }
+  }
+  return array + "}";
+}
+
+// A timestamptz column as UTC ISO 8601 text with milliseconds, "" for NULL.
+inline std::string Timestamp(const std::string& column) {
+  return "coalesce(to_char(" + column +
+         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')";
 }
 
 struct Repository::Impl {
