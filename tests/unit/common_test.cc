@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/direct_file_writer.h"
 #include "common/hash.h"
 #include "common/parallel.h"
 #include "common/secret_key.h"
@@ -74,6 +76,89 @@ TEST_F(SecretKeyFile, RefusesGroupReadableFile) {
   ASSERT_TRUE(SecretKey::Generate().WriteNewFile(path).ok());
   ::chmod(path.c_str(), 0640);
   EXPECT_EQ(SecretKey::FromFile(path).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+class DirectFileWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("trib_direct_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  static std::string ReadBack(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::filesystem::path dir_;
+};
+
+// Sizes around the block (4096) and buffer (1 MiB) boundaries, appended in pieces of odd sizes:
+// what reads back through an ordinary stream is exactly what was appended.
+TEST_F(DirectFileWriterTest, WhatReadsBackIsWhatWasAppended) {
+  const std::vector<std::size_t> sizes = {0,
+                                          1,
+                                          4095,
+                                          4096,
+                                          4097,
+                                          65536 + 17,
+                                          (1u << 20) - 1,
+                                          1u << 20,
+                                          (1u << 20) + 1,
+                                          3 * (1u << 20) + 4096 * 3 + 5};
+  const std::vector<std::size_t> pieces = {1, 1000, 4096, 333333, 1u << 20, 5u << 20};
+  std::uint32_t seed = 1;
+  for (std::size_t size : sizes) {
+    for (std::size_t piece : pieces) {
+      std::string bytes(size, '\0');
+      for (char& c : bytes) c = static_cast<char>((seed = seed * 1103515245u + 12345u) >> 24);
+      auto path = dir_ / ("f" + std::to_string(size) + "_" + std::to_string(piece));
+      auto writer = DirectFileWriter::Create(path.string(), O_CREAT | O_EXCL, 0600, size);
+      ASSERT_TRUE(writer.ok()) << writer.status();
+      for (std::size_t at = 0; at < size; at += piece)
+        ASSERT_TRUE((*writer)->Append(std::string_view(bytes).substr(at, piece)).ok());
+      EXPECT_EQ((*writer)->size(), size);
+      ASSERT_TRUE((*writer)->Finish().ok());
+      EXPECT_EQ(std::filesystem::file_size(path), size) << path;
+      EXPECT_TRUE(ReadBack(path) == bytes) << path;
+    }
+  }
+}
+
+// The size announced is only a hint: a file larger than announced is still written whole.
+TEST_F(DirectFileWriterTest, MoreThanAnnouncedIsWrittenWhole) {
+  std::string bytes(3 * 4096 + 7, 'x');
+  auto path = dir_ / "small_hint";
+  auto writer = DirectFileWriter::Create(path.string(), O_CREAT | O_EXCL, 0600, 10);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append(bytes).ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  EXPECT_EQ(ReadBack(path), bytes);
+}
+
+TEST_F(DirectFileWriterTest, ErrorsNameThePath) {
+  auto missing = dir_ / "no" / "such" / "folder" / "f";
+  auto writer = DirectFileWriter::Create(missing.string(), O_CREAT, 0600, 1 << 20);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_NE(std::string(writer.status().message()).find(missing.string()), std::string::npos);
+
+  auto existing = dir_ / "exists";
+  std::ofstream(existing) << "keep";
+  auto refused = DirectFileWriter::Create(existing.string(), O_CREAT | O_EXCL, 0600, 1 << 20);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(ReadBack(existing), "keep");
+}
+
+TEST_F(DirectFileWriterTest, NothingMoreAfterFinish) {
+  auto path = dir_ / "once";
+  auto writer = DirectFileWriter::Create(path.string(), O_CREAT | O_EXCL, 0600, 8192);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append(std::string(8192, 'a')).ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  EXPECT_EQ((*writer)->Append("more").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*writer)->Finish().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::filesystem::file_size(path), 8192u);
 }
 
 TEST(SecretKey, RejectsShortOrNonHexKeys) {
