@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -294,6 +295,45 @@ TEST_F(CohortE2E, ExportResumesAfterAKillAndCohortsNeverChange) {
   fs::path again = dir_ / "again";
   Json("cohorts export " + id + " --out " + Quote(again) + as_researcher);
   EXPECT_EQ(Tree(again), expected);
+
+  // A stored blob whose bytes changed (the same size, one byte flipped) is refused by the client,
+  // naming the file, and nothing of it is left; with the blob repaired, the export completes.
+  nlohmann::json victim;
+  for (const auto& f : shown["file_list"]) {
+    if (f["size"].get<std::int64_t>() > (2 << 20)) victim = f;
+  }
+  ASSERT_TRUE(victim.is_object()) << "no file over 2 MiB in the cohort";
+  const std::string sha = victim["sha256"].get<std::string>();
+  const fs::path blob =
+      server_->data_dir() / "blobs" / "sha256" / sha.substr(0, 2) / sha.substr(2, 2) / sha;
+  ASSERT_TRUE(fs::is_regular_file(blob)) << blob;
+  const std::uint64_t flip_at = victim["size"].get<std::uint64_t>() / 2 + 12345;
+  auto flip = [&] {
+    std::fstream f(blob, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(static_cast<std::streamoff>(flip_at));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(flip_at));
+    f.put(static_cast<char>(c ^ 0x5a));
+    ASSERT_TRUE(f.good()) << blob;
+  };
+  flip();
+  fs::path damaged_out = dir_ / "damaged";
+  CommandResult refused =
+      Shell(server_->Cli("cohorts export " + id + " --out " + Quote(damaged_out) + as_researcher));
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  const std::string victim_path = victim["path"].get<std::string>();
+  EXPECT_NE(refused.out.find(victim_path + ": the bytes received do not match its SHA-256"),
+            std::string::npos)
+      << refused.out;
+  EXPECT_FALSE(fs::exists(damaged_out / victim_path)) << victim_path;
+  for (const auto& [path, digest] : Tree(damaged_out)) {
+    EXPECT_FALSE(path.ends_with(".partial")) << path;
+    EXPECT_EQ(digest, expected.at(path)) << path;
+  }
+  flip();
+  Json("cohorts export " + id + " --out " + Quote(damaged_out) + as_researcher);
+  EXPECT_EQ(Tree(damaged_out), expected);
 
   // Not even the database's owner can change it.
   std::string psql;
