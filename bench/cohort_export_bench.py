@@ -331,6 +331,9 @@ def main():
     parser.add_argument("--sample-ms", type=float, default=20, help="RSS sampling period (default 20 ms)")
     parser.add_argument("--bin-dir", default=os.path.join(SOURCE, "build", "bin"))
     parser.add_argument("--work-dir", default="/var/tmp", help="scratch on the disk to measure (about 2x the cohort)")
+    parser.add_argument("--out-dir", default=None,
+                        help="where the exports and copies go (default: the scratch folder on --work-dir); "
+                             "/dev/shm measures without the disk's writes")
     parser.add_argument("--lock", default="/tmp/tributary-build.lock",
                         help="flock(2) this file around the timed part ('' for none)")
     parser.add_argument("--same-server", action="store_true",
@@ -343,6 +346,7 @@ def main():
     root = tempfile.mkdtemp(prefix="tributary-export-bench-", dir=args.work_dir)
     os.chmod(root, 0o711)  # the embedded cluster runs as `postgres` and must pass through
     data_dir = os.path.join(root, "data")
+    out_root = tempfile.mkdtemp(prefix="tributary-export-bench-out-", dir=args.out_dir) if args.out_dir else root
     server_log = os.path.join(root, "server.log")
     server = None
     try:
@@ -381,7 +385,7 @@ def main():
             subprocess.run(["sync"], check=True)
             for r in range(args.rounds):
                 for label in rows:
-                    out = os.path.join(root, f"out-{label.replace(' ', '-')}-{r + 1}")
+                    out = os.path.join(out_root, f"out-{label.replace(' ', '-')}-{r + 1}")
                     if label.endswith("cold"):
                         evict(blobs)
                     cached = resident_bytes(blobs)
@@ -407,7 +411,7 @@ def main():
         print(f"  built in {build_seconds:.0f} s: {stored} instances stored (reference sets + {sites} synthetic "
               f"site(s)), harmonized by --harmonization-workers 2")
         print(f"  machine: {os.cpu_count()} CPUs ({cpu}), load average {load_start} at start of the timed part, "
-              f"{load_end} at end; scratch {root}")
+              f"{load_end} at end; scratch {root}; outputs under {out_root}")
         print(f"  MB = 1e6 bytes; wall time fork to exit; RSS sampled every {args.sample_ms:g} ms")
         print()
         header = (f"  {'row':12} {'round':>5} {'cached MB':>9} {'wall s':>7} {'MB/s':>7} {'+sync s':>7} "
@@ -462,6 +466,8 @@ def main():
             server.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+            if out_root != root:
+                shutil.rmtree(out_root, ignore_errors=True)
         else:
             log(f"kept {root}" + (f"; server pid {server.pid} at {server.address}" if server else ""))
 
