@@ -39,17 +39,21 @@ TEST(HmacSha256, MatchesRfc4231Case2) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-class SecretKeyFile : public ::testing::Test {
+// A fresh folder per test, named after it.
+class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = std::filesystem::temp_directory_path() /
-           ("trib_key_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("trib_common_" + std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" +
+            test->name());
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::filesystem::path dir_;
 };
+
+class SecretKeyFile : public TempDirTest {};
 
 TEST_F(SecretKeyFile, WriteNewFileIsOwnerOnlyAndReadsBack) {
   SecretKey key = SecretKey::Generate();
@@ -78,20 +82,12 @@ TEST_F(SecretKeyFile, RefusesGroupReadableFile) {
   EXPECT_EQ(SecretKey::FromFile(path).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
-class DirectFileWriterTest : public ::testing::Test {
+class DirectFileWriterTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("trib_direct_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   static std::string ReadBack(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
-  std::filesystem::path dir_;
 };
 
 // Sizes around the block (4096) and buffer (1 MiB) boundaries, appended in pieces of odd sizes:
