@@ -19,6 +19,7 @@ Prints one table (see docs/BENCHMARKS.md, "Ingest throughput").
 
 import argparse
 import collections
+import hashlib
 import http.client
 import json
 import resource
@@ -314,6 +315,21 @@ def tributary_upload(bin_dir, paths, streams, root, input_dir, server_args=()):
     return {"seconds": report["seconds"], "files": stored, "rss_mb": rss, "cpu": cpu}
 
 
+PROBE_BLOCK = os.urandom(1 << 20) * 64  # 64 MiB
+
+
+def machine_probe():
+    """CPU ms of a fixed piece of work (SHA-256 of 128 MiB and eight 64 MiB copies) on this process's
+    core, just before a row: on this shared VM the same binary's CPU per file moves by up to 2x from one
+    minute to the next, and this shows which minutes were slow."""
+    start = time.process_time()
+    for _ in range(2):
+        hashlib.sha256(PROBE_BLOCK).digest()
+    for _ in range(8):
+        bytearray(PROBE_BLOCK)
+    return 1000 * (time.process_time() - start)
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -363,7 +379,10 @@ def main():
         for r in range(args.rounds):
             for label, _, measure in plan:
                 log(f"round {r + 1}/{args.rounds}: {label}")
-                results[label].append(measure())
+                probe = machine_probe()
+                run = measure()
+                run["probe_ms"] = probe
+                results[label].append(run)
                 sync_disk()
         for label, kind, _ in plan:
             runs = results[label]
@@ -404,6 +423,20 @@ def main():
             count, size, run = study
             print(f"\n  1 GiB study, one stream: {count} instances, {size / 2**30:.2f} GiB in {run['seconds']:.1f} s "
                   f"({count / run['seconds']:.0f} inst/s); tributary-server peak RSS {run['rss_mb']:.0f} MB")
+
+        print("\n  per round: machine probe CPU ms (lower is a faster minute), inst/s, CPU ms/file")
+        for label, _, _ in plan:
+            cells = []
+            for run in results[label]:
+                cell = f"probe {run['probe_ms']:.0f}, {run['files'] / run['seconds']:.0f}/s"
+                if run.get("cpu"):
+                    per = {key: 1000 * value / run["files"] for key, value in run["cpu"].items()}
+                    if "postgres" in per:
+                        cell += f", srv+pg {per['server'] + per['postgres']:.2f}"
+                    elif "server" in per:
+                        cell += f", server {per['server']:.2f}"
+                cells.append(cell)
+            print(f"    {label:44} " + " | ".join(cells))
 
         by_label = {row[0]: row[1] for row in rows}
         get = lambda prefix: next((v for k, v in by_label.items() if k.startswith(prefix)), None)
