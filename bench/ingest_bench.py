@@ -13,7 +13,9 @@ For the Orthanc and tributary rows it also measures CPU time per stored file fro
 postmaster with the children it reaped, and every live backend), the `tributary upload` client, and
 Orthanc.
 Outputs stay until the end of the run (deleting thousands of files just before a row slows the ext4
-inode allocation of the next one), so the scratch folder needs about 4 GB per round.
+inode allocation of the next one), so the scratch folder needs about 4 GB per round; --keep leaves it
+after the run too (on ext4 without a journal, wait about 6 minutes after deleting it before the next
+run). Before every row it times a fixed piece of CPU work (the "machine probe"), printed per round.
 Prints one table (see docs/BENCHMARKS.md, "Ingest throughput").
 """
 
@@ -345,6 +347,8 @@ def main():
                         help="scratch folder on the filesystem to measure (default: a new folder under /var/tmp)")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra tributary-server argument (repeatable), e.g. --server-arg=--workers=8")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the scratch folder (deleting it slows the next run's inode allocation)")
     parser.add_argument("--only", default="disk,orthanc,tributary", help="comma-separated subset to run")
     args = parser.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
@@ -463,7 +467,15 @@ def main():
             peak = max(trss, study[2]["rss_mb"]) if study else trss
             print(f"    server peak RSS < 300 MB         : {peak:.0f} MB  {'met' if peak < 300 else 'MISSED'}")
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            log(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            # ext4 without a journal skips inodes freed in the last 60 s (360 s while their inode
+            # table block is dirty) when it allocates new ones (recently_deleted() in
+            # fs/ext4/ialloc.c): right after these deletions every file created costs more.
+            log("deleted the scratch folder; on ext4 without a journal wait about 6 minutes before "
+                "measuring again (see docs/BENCHMARKS.md, \"Ingest throughput\")")
 
 
 if __name__ == "__main__":
