@@ -10,7 +10,6 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -26,6 +25,7 @@
 #include "cli/remote_commands.h"
 #include "common/direct_file_writer.h"
 #include "common/hash.h"
+#include "common/verified_file.h"
 #include "tributary/v1/cohorts.grpc.pb.h"
 
 namespace tributary::cli {
@@ -155,20 +155,6 @@ bool SafeRelativePath(const std::string& path) {
     if (part.empty() || part == "." || part == "..") return false;
   }
   return path.back() != '/';
-}
-
-// SHA-256 hex of a file, or "" when it cannot be read.
-std::string FileSha256(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  Sha256Hasher hasher;
-  std::string buffer(1 << 20, '\0');
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    hasher.Update(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())));
-  }
-  if (in.bad()) return "";
-  return ToHex(hasher.Finish());
 }
 
 // One file arriving: written to <path>.partial (with O_DIRECT where the filesystem allows it: the
@@ -341,9 +327,12 @@ int Export(const ClientOptions& options, std::int64_t id, const std::string& out
   for (const auto& [path, f] : expected) {
     fs::path local = out / path;
     std::error_code size_error;
-    if (fs::is_regular_file(local) &&
-        fs::file_size(local, size_error) == static_cast<std::uintmax_t>(f.size()) && !size_error &&
-        FileSha256(local) == f.sha256()) {
+    const bool same_size =
+        fs::is_regular_file(local) &&
+        fs::file_size(local, size_error) == static_cast<std::uintmax_t>(f.size()) && !size_error;
+    absl::StatusOr<FileDigest> present =
+        same_size ? DigestFile(local.string()) : absl::NotFoundError(path);
+    if (present.ok() && present->sha256 == f.sha256()) {
       request.add_skip_paths(path);
       ++skipped;
     } else {
